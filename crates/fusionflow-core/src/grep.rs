@@ -1,0 +1,567 @@
+//! The grep kernel: search many files in parallel with ripgrep's libraries
+//! and write every matching line, in input order, to one output file.
+//!
+//! Binary files: a file with a NUL byte is not text. With
+//! [`BinaryPolicy::Skip`] (the default) such a file's matches are dropped
+//! *entirely* and the file is listed in [`GrepSummary::skipped_binary`] with
+//! the offset of its first NUL, so a crash-damaged log is never half-searched
+//! in silence (ripgrep keeps the matches before the NUL and says nothing).
+//! With [`BinaryPolicy::Text`] every byte is searched as text.
+//!
+//! Lines are bytes: invalid UTF-8 is searched and written as is to the text
+//! output, and replaced with U+FFFD in JSON output.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
+use grep_searcher::{
+    BinaryDetection, LineIter, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch,
+};
+use serde::Serialize;
+
+use crate::spill::{Budget, SpillBuffer};
+use crate::walk::{InputFile, Skipped, WalkOptions};
+use crate::{read, thread_pool, Error, Progress, Result};
+
+/// What to do with files that contain NUL bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BinaryPolicy {
+    /// Do not report matches from the file; list it as skipped.
+    #[default]
+    Skip,
+    /// Search the file as text, NUL bytes included.
+    Text,
+}
+
+/// How matching lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// `matches.txt`: `path:line:text` like `grep -Hn`; context lines as
+    /// `path-line-text`, and `--` between non-adjacent groups.
+    #[default]
+    Text,
+    /// `matches.jsonl`: one `{"path","line_number","line","kind"}` per line.
+    Jsonl,
+}
+
+impl OutputFormat {
+    /// The output file's name.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            OutputFormat::Text => "matches.txt",
+            OutputFormat::Jsonl => "matches.jsonl",
+        }
+    }
+}
+
+/// What to search for and how. Validate with [`GrepOptions::build`].
+#[derive(Clone, Debug)]
+#[allow(clippy::struct_excessive_bools)] // they mirror grep's flags
+pub struct GrepOptions {
+    /// Regular expressions (or literals); a line matches if any matches.
+    pub patterns: Vec<String>,
+    /// Match case-insensitively.
+    pub ignore_case: bool,
+    /// Treat patterns as literal strings.
+    pub fixed_strings: bool,
+    /// Only match whole words.
+    pub word: bool,
+    /// Select the lines that do *not* match.
+    pub invert: bool,
+    /// Lines of context before each match.
+    pub before_context: usize,
+    /// Lines of context after each match.
+    pub after_context: usize,
+    /// Stop reading a file after this many matching lines.
+    pub max_matches_per_file: Option<u64>,
+    /// See [`BinaryPolicy`].
+    pub binary: BinaryPolicy,
+    /// The longest line searched; a longer line is a per-file error. This is
+    /// what bounds memory on a file without newlines.
+    pub max_line_bytes: usize,
+}
+
+impl Default for GrepOptions {
+    fn default() -> Self {
+        GrepOptions {
+            patterns: Vec::new(),
+            ignore_case: false,
+            fixed_strings: false,
+            word: false,
+            invert: false,
+            before_context: 0,
+            after_context: 0,
+            max_matches_per_file: None,
+            binary: BinaryPolicy::Skip,
+            max_line_bytes: 64 << 20,
+        }
+    }
+}
+
+impl GrepOptions {
+    /// Compiles the patterns and checks the options.
+    pub fn build(&self) -> Result<Grep> {
+        if self.patterns.is_empty() {
+            return Err(Error::invalid("patterns", "at least one pattern is required"));
+        }
+        if self.max_line_bytes < 1024 {
+            return Err(Error::invalid("max_line_bytes", "must be at least 1024"));
+        }
+        let matcher = RegexMatcherBuilder::new()
+            .case_insensitive(self.ignore_case)
+            .fixed_strings(self.fixed_strings)
+            .word(self.word)
+            // Lets the matcher skip straight to candidate lines.
+            .line_terminator(Some(b'\n'))
+            .build_many(&self.patterns)
+            .map_err(|e| Error::invalid("patterns", e))?;
+        let binary = match self.binary {
+            BinaryPolicy::Skip => BinaryDetection::quit(0),
+            BinaryPolicy::Text => BinaryDetection::none(),
+        };
+        let mut searcher = SearcherBuilder::new();
+        searcher
+            .line_number(true)
+            .invert_match(self.invert)
+            .before_context(self.before_context)
+            .after_context(self.after_context)
+            .max_matches(self.max_matches_per_file)
+            .binary_detection(binary)
+            .heap_limit(Some(self.max_line_bytes));
+        Ok(Grep { matcher, searcher, options: self.clone() })
+    }
+}
+
+/// A compiled search, reusable across runs.
+#[derive(Clone, Debug)]
+pub struct Grep {
+    matcher: RegexMatcher,
+    // A builder, not a `Searcher`: searchers hold per-thread buffers.
+    searcher: SearcherBuilder,
+    options: GrepOptions,
+}
+
+/// Everything one grep run needs.
+#[derive(Clone, Debug, Default)]
+pub struct GrepRequest {
+    /// Files and directories to search.
+    pub inputs: Vec<PathBuf>,
+    /// How to discover files under directories.
+    pub walk: WalkOptions,
+    /// What to search for.
+    pub grep: GrepOptions,
+    /// Where `matches.txt`/`matches.jsonl` is written (created if missing).
+    pub output_dir: PathBuf,
+    /// The output format.
+    pub format: OutputFormat,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+}
+
+/// A file that could not be searched, or not to the end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileError {
+    /// The file.
+    pub path: String,
+    /// What went wrong. Matches found before the error are kept.
+    pub error: String,
+}
+
+/// A file skipped under [`BinaryPolicy::Skip`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BinaryFile {
+    /// The file.
+    pub path: String,
+    /// Offset of the first NUL byte in the decoded contents.
+    pub offset: u64,
+}
+
+/// The result of a run, the contents of `summary.json`.
+///
+/// Every listed file is accounted for exactly once:
+/// `files_total == files_scanned + skipped_binary.len() + errors.len()`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GrepSummary {
+    /// Files found to search.
+    pub files_total: u64,
+    /// Files searched to the end as text.
+    pub files_scanned: u64,
+    /// Files with at least one selected line.
+    pub files_matched: u64,
+    /// Selected lines (matching lines, or non-matching ones with `invert`).
+    pub matches: u64,
+    /// Bytes read from disk (compressed size for compressed files).
+    pub bytes_scanned: u64,
+    /// Bytes searched after decompression.
+    pub bytes_searched: u64,
+    /// Wall time of the run in seconds.
+    pub elapsed_s: f64,
+    /// Selected lines per file, for files with any.
+    pub per_file: BTreeMap<String, u64>,
+    /// Files that failed, with the reason.
+    pub errors: Vec<FileError>,
+    /// Files not searched because they contain NUL bytes.
+    pub skipped_binary: Vec<BinaryFile>,
+    /// Paths left out during discovery (symlinks not followed, unreadable dirs).
+    pub skipped: Vec<Skipped>,
+    /// The output file's name inside the output directory.
+    pub output: String,
+    /// Worker threads used.
+    pub threads: usize,
+}
+
+/// Lists the inputs, searches them in parallel and writes the output file.
+///
+/// The output is written under a temporary name and renamed when complete,
+/// so a cancelled or failed run never leaves a truncated `matches.txt`.
+pub fn run(request: &GrepRequest, progress: &Progress) -> Result<GrepSummary> {
+    let started = Instant::now();
+    let grep = request.grep.build()?;
+    let walker = request.walk.build()?;
+    let pool = thread_pool(request.threads)?;
+    let listing = walker.list(&request.inputs, &pool)?;
+    progress.set_plan(listing.files.len() as u64, listing.total_bytes());
+    let bytes_before = progress.snapshot().bytes_done;
+
+    fs::create_dir_all(&request.output_dir).map_err(|e| Error::io(&request.output_dir, e))?;
+    let final_path = request.output_dir.join(request.format.file_name());
+    let partial_path = final_path.with_extension("partial");
+    let file = File::create(&partial_path).map_err(|e| Error::io(&partial_path, e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+
+    let outcome = grep.search_all(&listing.files, request, &pool, progress, &mut out);
+    let outcome = outcome.and_then(|summary| {
+        out.flush().map_err(|e| Error::io(&partial_path, e))?;
+        fs::rename(&partial_path, &final_path).map_err(|e| Error::io(&final_path, e))?;
+        Ok(summary)
+    });
+    let mut summary = outcome.inspect_err(|_| {
+        let _ = fs::remove_file(&partial_path);
+    })?;
+    summary.bytes_scanned = progress.snapshot().bytes_done - bytes_before;
+    summary.skipped = listing.skipped;
+    request.format.file_name().clone_into(&mut summary.output);
+    summary.threads = pool.current_num_threads();
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// What searching one file produced.
+struct FileResult {
+    output: SpillBuffer,
+    matches: u64,
+    bytes_searched: u64,
+    status: Status,
+}
+
+enum Status {
+    Searched,
+    Binary(u64),
+    Failed(String),
+    Cancelled,
+}
+
+impl Grep {
+    /// Searches `files` on `pool` and writes their output to `out` in order.
+    fn search_all(
+        &self,
+        files: &[InputFile],
+        request: &GrepRequest,
+        pool: &rayon::ThreadPool,
+        progress: &Progress,
+        out: &mut impl Write,
+    ) -> Result<GrepSummary> {
+        let budget = Budget::new(64 << 20, request.output_dir.clone());
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let workers = pool.current_num_threads();
+        let (sender, receiver) = mpsc::sync_channel::<(usize, FileResult)>(workers * 4);
+        let mut writer = OrderedWriter::new(files, request, out);
+
+        pool.in_place_scope(|scope| {
+            for _ in 0..workers {
+                let sender = sender.clone();
+                let (next, stop, budget) = (&next, &stop, &budget);
+                scope.spawn(move |_| {
+                    // Each worker claims the next file in input order, so results
+                    // arrive nearly in order and the reorder buffer stays small.
+                    let mut searcher = self.searcher.build();
+                    while !stop.load(Ordering::Relaxed) {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(index) else { break };
+                        let result =
+                            self.search_file(&mut searcher, file, request.format, budget, progress);
+                        progress.add_file();
+                        if matches!(result.status, Status::Cancelled) {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        if sender.send((index, result)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(sender);
+            for (index, result) in &receiver {
+                if let Err(e) = writer.accept(index, result) {
+                    stop.store(true, Ordering::Relaxed);
+                    writer.failure = Some(e);
+                    break;
+                }
+            }
+            // Unblocks workers waiting to send so the scope can end.
+            drop(receiver);
+        });
+        writer.finish()
+    }
+
+    fn search_file(
+        &self,
+        searcher: &mut Searcher,
+        file: &InputFile,
+        format: OutputFormat,
+        budget: &Arc<Budget>,
+        progress: &Progress,
+    ) -> FileResult {
+        let mut sink = FileSink::new(&file.path, format, SpillBuffer::new(budget));
+        let outcome = read::open(&file.path, progress)
+            .and_then(|reader| searcher.search_reader(&self.matcher, reader, &mut sink));
+        let status = match outcome {
+            _ if progress.is_cancelled() => Status::Cancelled,
+            Err(e) if read::is_cancelled(&e) => Status::Cancelled,
+            Err(e) => Status::Failed(describe_error(&e, self.options.max_line_bytes)),
+            Ok(()) => match sink.binary_offset {
+                Some(offset) if self.options.binary == BinaryPolicy::Skip => {
+                    sink.output.clear();
+                    sink.matches = 0;
+                    Status::Binary(offset)
+                }
+                _ => Status::Searched,
+            },
+        };
+        FileResult {
+            output: sink.output,
+            matches: sink.matches,
+            bytes_searched: sink.bytes_searched,
+            status,
+        }
+    }
+}
+
+fn describe_error(err: &io::Error, max_line_bytes: usize) -> String {
+    // grep-searcher reports an over-long line as a failed allocation.
+    if err.to_string().contains("allocation limit") {
+        format!("a line is longer than max_line_bytes ({max_line_bytes} bytes); searched up to it")
+    } else {
+        err.to_string()
+    }
+}
+
+/// Writes results in input order and tallies the summary.
+struct OrderedWriter<'a, W> {
+    files: &'a [InputFile],
+    out: &'a mut W,
+    pending: BTreeMap<usize, FileResult>,
+    next: usize,
+    separate_files: bool,
+    wrote_any: bool,
+    cancelled: bool,
+    failure: Option<Error>,
+    summary: GrepSummary,
+}
+
+impl<'a, W: Write> OrderedWriter<'a, W> {
+    fn new(files: &'a [InputFile], request: &GrepRequest, out: &'a mut W) -> Self {
+        let options = &request.grep;
+        let has_context = options.before_context > 0 || options.after_context > 0;
+        OrderedWriter {
+            files,
+            out,
+            pending: BTreeMap::new(),
+            next: 0,
+            separate_files: has_context && request.format == OutputFormat::Text,
+            wrote_any: false,
+            cancelled: false,
+            failure: None,
+            summary: GrepSummary { files_total: files.len() as u64, ..GrepSummary::default() },
+        }
+    }
+
+    fn accept(&mut self, index: usize, result: FileResult) -> Result<()> {
+        self.pending.insert(index, result);
+        while let Some(result) = self.pending.remove(&self.next) {
+            let path = &self.files[self.next].path;
+            self.next += 1;
+            self.write(path, result).map_err(|e| Error::io(path, e))?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, path: &Path, result: FileResult) -> io::Result<()> {
+        let name = || path.to_string_lossy().into_owned();
+        let summary = &mut self.summary;
+        summary.bytes_searched += result.bytes_searched;
+        match result.status {
+            Status::Searched => summary.files_scanned += 1,
+            Status::Binary(offset) => {
+                summary.skipped_binary.push(BinaryFile { path: name(), offset });
+            }
+            Status::Failed(error) => summary.errors.push(FileError { path: name(), error }),
+            Status::Cancelled => self.cancelled = true,
+        }
+        if result.matches > 0 {
+            summary.files_matched += 1;
+            summary.matches += result.matches;
+            summary.per_file.insert(name(), result.matches);
+        }
+        if result.output.is_empty() {
+            return Ok(());
+        }
+        // Like grep -C, groups from different files are separated too.
+        if self.separate_files && self.wrote_any {
+            self.out.write_all(b"--\n")?;
+        }
+        self.wrote_any = true;
+        result.output.drain_into(self.out)
+    }
+
+    fn finish(self) -> Result<GrepSummary> {
+        if let Some(e) = self.failure {
+            return Err(e);
+        }
+        if self.cancelled || self.next < self.files.len() {
+            return Err(Error::Cancelled);
+        }
+        Ok(self.summary)
+    }
+}
+
+/// Receives one file's search results.
+struct FileSink {
+    output: SpillBuffer,
+    path_bytes: Vec<u8>,
+    path_text: String,
+    format: OutputFormat,
+    matches: u64,
+    bytes_searched: u64,
+    binary_offset: Option<u64>,
+}
+
+impl FileSink {
+    fn new(path: &Path, format: OutputFormat, output: SpillBuffer) -> Self {
+        FileSink {
+            output,
+            path_bytes: path_bytes(path),
+            path_text: path.to_string_lossy().into_owned(),
+            format,
+            matches: 0,
+            bytes_searched: 0,
+            binary_offset: None,
+        }
+    }
+
+    fn write_lines(
+        &mut self,
+        bytes: &[u8],
+        first_line: Option<u64>,
+        kind: Kind,
+    ) -> io::Result<u64> {
+        let mut count = 0;
+        for (i, line) in LineIter::new(b'\n', bytes).enumerate() {
+            let number = first_line.unwrap_or(0) + i as u64;
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            match self.format {
+                OutputFormat::Text => {
+                    let separator = if kind == Kind::Match { b':' } else { b'-' };
+                    let out = &mut self.output;
+                    out.write_all(&self.path_bytes)?;
+                    out.write_all(&[separator])?;
+                    write!(out, "{number}")?;
+                    out.write_all(&[separator])?;
+                    out.write_all(line)?;
+                    out.write_all(b"\n")?;
+                }
+                OutputFormat::Jsonl => {
+                    let record = Record {
+                        path: &self.path_text,
+                        line_number: number,
+                        line: &String::from_utf8_lossy(line),
+                        kind,
+                    };
+                    serde_json::to_writer(&mut self.output, &record)?;
+                    self.output.write_all(b"\n")?;
+                }
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Match,
+    Context,
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    path: &'a str,
+    line_number: u64,
+    line: &'a str,
+    kind: Kind,
+}
+
+impl Sink for FileSink {
+    type Error = io::Error;
+
+    fn matched(&mut self, _: &Searcher, mat: &SinkMatch<'_>) -> io::Result<bool> {
+        self.matches += self.write_lines(mat.bytes(), mat.line_number(), Kind::Match)?;
+        Ok(true)
+    }
+
+    fn context(&mut self, _: &Searcher, context: &SinkContext<'_>) -> io::Result<bool> {
+        self.write_lines(context.bytes(), context.line_number(), Kind::Context)?;
+        Ok(true)
+    }
+
+    fn context_break(&mut self, _: &Searcher) -> io::Result<bool> {
+        if self.format == OutputFormat::Text {
+            self.output.write_all(b"--\n")?;
+        }
+        Ok(true)
+    }
+
+    fn binary_data(&mut self, _: &Searcher, offset: u64) -> io::Result<bool> {
+        self.binary_offset.get_or_insert(offset);
+        Ok(true)
+    }
+
+    fn finish(&mut self, _: &Searcher, finish: &grep_searcher::SinkFinish) -> io::Result<()> {
+        self.bytes_searched = finish.byte_count();
+        if let Some(offset) = finish.binary_byte_offset() {
+            self.binary_offset.get_or_insert(offset);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
+
+#[cfg(not(unix))]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    path.to_string_lossy().into_owned().into_bytes()
+}

@@ -1,0 +1,50 @@
+//! `FusionFlow`'s engine: input discovery, transparent decompression and the
+//! pipeline kernels, in pure Rust (no Python).
+//!
+//! Every run takes a [`Progress`] handle that it updates as it reads, and that
+//! another thread may poll or use to cancel the run.
+//!
+//! ```
+//! use fusionflow_core::grep::{self, GrepOptions, GrepRequest};
+//! use fusionflow_core::Progress;
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("app.log"), "ok\nERROR disk full\nok\n")?;
+//! let request = GrepRequest {
+//!     inputs: vec![dir.path().join("app.log")],
+//!     grep: GrepOptions { patterns: vec!["ERROR|FATAL".into()], ..Default::default() },
+//!     output_dir: dir.path().join("out"),
+//!     ..Default::default()
+//! };
+//! let summary = grep::run(&request, &Progress::new())?;
+//! assert_eq!(summary.matches, 1);
+//! let text = std::fs::read_to_string(dir.path().join("out/matches.txt"))?;
+//! assert!(text.ends_with(":2:ERROR disk full\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+pub mod grep;
+mod progress;
+pub mod read;
+mod spill;
+pub mod walk;
+
+pub use error::{Error, Result};
+pub use progress::{Progress, Snapshot};
+
+use std::sync::Arc;
+
+/// Builds the rayon pool for one run.
+///
+/// A pool per run, never rayon's global pool: a process that forks (Celery's
+/// prefork workers) must not inherit a pool whose threads did not survive.
+pub(crate) fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("fusionflow-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::invalid("threads", e))
+}

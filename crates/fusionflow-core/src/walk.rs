@@ -1,0 +1,340 @@
+//! Input discovery: turn the paths a user gave into a sorted list of files.
+//!
+//! Directory trees are walked in parallel (jwalk on the run's rayon pool).
+//! Policies, chosen to be unsurprising and safe on servers:
+//! - A file named explicitly is always an input, whatever the filters say.
+//! - Hidden entries (names starting with `.`) inside a tree are skipped unless
+//!   `hidden` is set.
+//! - Symbolic links inside a tree are not followed unless `follow_symlinks` is
+//!   set; when followed, a link whose target lies outside the root it was found
+//!   under is skipped (it could escape an allowed root), and loops are reported.
+//!   Every link not followed is listed, so nothing vanishes silently.
+//! - Globs without a `/` match the file name; globs with a `/` match the path
+//!   relative to the root. `exclude` also prunes whole directories.
+//! - The result is sorted by path and free of duplicates, so runs are
+//!   deterministic whatever the thread count.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use globset::{GlobSet, GlobSetBuilder};
+use jwalk::{Parallelism, WalkDirGeneric};
+use rayon::ThreadPool;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// One file to process.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InputFile {
+    /// The path as found (root joined with the path below it).
+    pub path: PathBuf,
+    /// Size on disk in bytes.
+    pub size: u64,
+}
+
+/// A path that was left out, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The path, lossily converted to UTF-8 for reporting.
+    pub path: String,
+    /// Why it was left out or could not be listed.
+    pub reason: String,
+}
+
+/// The outcome of discovery.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// Files to process, sorted by path.
+    pub files: Vec<InputFile>,
+    /// Symbolic links not followed and entries that could not be read.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Listing {
+    /// Total on-disk bytes of all files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// How to find inputs. Build a [`Walker`] from it with [`WalkOptions::build`].
+#[derive(Clone, Debug, Default)]
+pub struct WalkOptions {
+    /// Only files matching one of these globs (when non-empty).
+    pub include: Vec<String>,
+    /// Files and directories matching any of these globs are left out.
+    pub exclude: Vec<String>,
+    /// Include hidden files and directories found inside trees.
+    pub hidden: bool,
+    /// Follow symbolic links found inside trees (never outside their root).
+    pub follow_symlinks: bool,
+}
+
+impl WalkOptions {
+    /// Validates the globs and returns a walker.
+    pub fn build(&self) -> Result<Walker> {
+        Ok(Walker {
+            include: Filter::new("include", &self.include)?,
+            exclude: Filter::new("exclude", &self.exclude)?,
+            hidden: self.hidden,
+            follow_symlinks: self.follow_symlinks,
+        })
+    }
+}
+
+/// Globs split by what they match against: the name or the relative path.
+#[derive(Clone, Debug)]
+struct Filter {
+    by_name: GlobSet,
+    by_path: GlobSet,
+}
+
+impl Filter {
+    fn new(param: &str, globs: &[String]) -> Result<Self> {
+        let mut by_name = GlobSetBuilder::new();
+        let mut by_path = GlobSetBuilder::new();
+        for pattern in globs {
+            let glob = globset::GlobBuilder::new(pattern).literal_separator(true).build().map_err(
+                |e| Error::invalid(param, format!("bad glob {pattern:?}: {}", e.kind())),
+            )?;
+            if pattern.contains('/') {
+                by_path.add(glob);
+            } else {
+                by_name.add(glob);
+            }
+        }
+        let build = |b: GlobSetBuilder| b.build().map_err(|e| Error::invalid(param, e));
+        Ok(Filter { by_name: build(by_name)?, by_path: build(by_path)? })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_name.is_empty() && self.by_path.is_empty()
+    }
+
+    fn matches(&self, relative: &Path) -> bool {
+        relative.file_name().is_some_and(|name| self.by_name.is_match(name))
+            || self.by_path.is_match(relative)
+    }
+}
+
+/// Validated discovery settings.
+#[derive(Clone, Debug)]
+pub struct Walker {
+    include: Filter,
+    exclude: Filter,
+    hidden: bool,
+    follow_symlinks: bool,
+}
+
+impl Walker {
+    /// Lists the files under `roots`, walking directories on `pool`.
+    ///
+    /// A root that does not exist is an error of the whole call; problems
+    /// below a root are listed in [`Listing::skipped`].
+    pub fn list(&self, roots: &[PathBuf], pool: &Arc<ThreadPool>) -> Result<Listing> {
+        let mut listing = Listing::default();
+        for root in roots {
+            let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
+            if meta.is_dir() {
+                self.walk_tree(root, pool, &mut listing);
+            } else {
+                listing.files.push(InputFile { path: root.clone(), size: meta.len() });
+            }
+        }
+        listing.files.sort();
+        listing.files.dedup_by(|a, b| a.path == b.path);
+        listing.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listing)
+    }
+
+    fn walk_tree(&self, root: &Path, pool: &Arc<ThreadPool>, listing: &mut Listing) {
+        let skipped = Arc::new(Mutex::new(Vec::new()));
+        let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        let walk = {
+            let exclude = self.exclude.clone();
+            let root = root.to_path_buf();
+            let skipped = Arc::clone(&skipped);
+            let follow = self.follow_symlinks;
+            WalkDirGeneric::<((), ())>::new(root.clone())
+                .skip_hidden(!self.hidden)
+                .follow_links(self.follow_symlinks)
+                .parallelism(Parallelism::RayonExistingPool {
+                    pool: Arc::clone(pool),
+                    busy_timeout: None,
+                })
+                // Prune here, before jwalk descends, so excluded trees cost nothing.
+                .process_read_dir(move |_, _, (), children| {
+                    children.retain(|child| {
+                        let Ok(entry) = child else { return true };
+                        let path = entry.path();
+                        let relative = path.strip_prefix(&root).unwrap_or(&path);
+                        if exclude.matches(relative) {
+                            return false;
+                        }
+                        if !entry.path_is_symlink() {
+                            return true;
+                        }
+                        let reason = if follow {
+                            match std::fs::canonicalize(&path) {
+                                Ok(target) if target.starts_with(&canonical_root) => return true,
+                                Ok(_) => "symlink target is outside the input root",
+                                Err(_) => "broken symlink",
+                            }
+                        } else {
+                            "symlink not followed (set follow_symlinks)"
+                        };
+                        skipped.lock().unwrap().push(skip(&path, reason));
+                        false
+                    });
+                })
+        };
+        for entry in walk {
+            match entry {
+                Ok(entry) if entry.file_type().is_file() || entry.path_is_symlink() => {
+                    let path = entry.path();
+                    let relative = path.strip_prefix(root).unwrap_or(&path);
+                    if !self.include.is_empty() && !self.include.matches(relative) {
+                        continue;
+                    }
+                    match entry.metadata() {
+                        Ok(meta) if meta.is_file() => {
+                            listing.files.push(InputFile { path, size: meta.len() });
+                        }
+                        Ok(_) => {}
+                        Err(e) => listing.skipped.push(skip(&path, e)),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let path = e.path().map_or_else(|| root.to_path_buf(), Path::to_path_buf);
+                    listing.skipped.push(skip(&path, e));
+                }
+            }
+        }
+        listing.skipped.append(&mut skipped.lock().unwrap());
+    }
+}
+
+fn skip(path: &Path, reason: impl std::fmt::Display) -> Skipped {
+    Skipped { path: path.to_string_lossy().into_owned(), reason: reason.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    fn pool() -> Arc<ThreadPool> {
+        Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap())
+    }
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, body) in [
+            ("b.log", "bb"),
+            ("a.log", "a"),
+            ("sub/c.log.gz", "ccc"),
+            ("sub/deep/d.txt", "dddd"),
+            (".hidden/e.log", "e"),
+            (".f.log", "f"),
+            ("skip/g.log", "g"),
+        ] {
+            let path = dir.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, body).unwrap();
+        }
+        dir
+    }
+
+    fn names(listing: &Listing, root: &Path) -> Vec<String> {
+        let relative = |f: &InputFile| f.path.strip_prefix(root).unwrap().display().to_string();
+        listing.files.iter().map(relative).collect()
+    }
+
+    fn list(options: &WalkOptions, root: &Path) -> Listing {
+        options.build().unwrap().list(&[root.to_path_buf()], &pool()).unwrap()
+    }
+
+    #[test]
+    fn walks_sorted_skipping_hidden_with_sizes() {
+        let dir = tree();
+        let listing = list(&WalkOptions::default(), dir.path());
+        assert_eq!(
+            names(&listing, dir.path()),
+            ["a.log", "b.log", "skip/g.log", "sub/c.log.gz", "sub/deep/d.txt"]
+        );
+        assert_eq!(listing.total_bytes(), 1 + 2 + 1 + 3 + 4);
+    }
+
+    #[test]
+    fn hidden_when_asked() {
+        let dir = tree();
+        let listing = list(&WalkOptions { hidden: true, ..Default::default() }, dir.path());
+        assert_eq!(names(&listing, dir.path()).len(), 7);
+    }
+
+    #[test]
+    fn include_and_exclude_by_name_and_by_path() {
+        let dir = tree();
+        let options = WalkOptions {
+            include: vec!["*.log".into(), "sub/deep/*".into()],
+            exclude: vec!["skip".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&list(&options, dir.path()), dir.path()),
+            ["a.log", "b.log", "sub/deep/d.txt"]
+        );
+    }
+
+    #[test]
+    fn explicit_files_are_kept_and_duplicates_removed() {
+        let dir = tree();
+        let options = WalkOptions { exclude: vec!["*.log".into()], ..Default::default() };
+        let a = dir.path().join("a.log");
+        let listing = options.build().unwrap().list(&[a.clone(), a.clone()], &pool()).unwrap();
+        assert_eq!(listing.files, [InputFile { path: a, size: 1 }]);
+    }
+
+    #[test]
+    fn missing_root_is_not_found_and_bad_glob_is_invalid() {
+        let err = WalkOptions::default()
+            .build()
+            .unwrap()
+            .list(&[PathBuf::from("/no/such/dir")], &pool())
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        let err =
+            WalkOptions { include: vec!["a[".into()], ..Default::default() }.build().unwrap_err();
+        assert!(err.to_string().contains("include"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_listed_not_followed_and_never_escape_the_root() {
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret.log"), "x").unwrap();
+        let dir = tree();
+        symlink(outside.path(), dir.path().join("escape")).unwrap();
+        symlink(dir.path().join("sub"), dir.path().join("loop")).unwrap();
+        symlink(dir.path(), dir.path().join("sub/up")).unwrap();
+
+        let listing = list(&WalkOptions::default(), dir.path());
+        assert_eq!(names(&listing, dir.path()).len(), 5);
+        assert_eq!(listing.skipped.len(), 3, "{:?}", listing.skipped);
+
+        let listing =
+            list(&WalkOptions { follow_symlinks: true, ..Default::default() }, dir.path());
+        let found = names(&listing, dir.path());
+        assert!(!found.iter().any(|n| n.contains("secret")), "{found:?}");
+        assert!(
+            listing.skipped.iter().any(|s| s.reason.contains("outside")),
+            "{:?}",
+            listing.skipped
+        );
+        assert!(listing.skipped.iter().any(|s| s.reason.contains("loop")), "{:?}", listing.skipped);
+    }
+}

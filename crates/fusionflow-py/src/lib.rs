@@ -1,0 +1,161 @@
+//! The Python module `fusionflow._core`: converts arguments, releases the GIL
+//! for every run, and maps core errors to Python exceptions. No logic lives here.
+
+use std::path::PathBuf;
+
+use fusionflow_core::grep::{BinaryPolicy, GrepOptions, GrepRequest, OutputFormat};
+use fusionflow_core::walk::WalkOptions;
+use fusionflow_core::{Error, Progress};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyFileNotFoundError, PyOSError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+// The public module path, so that pickling (and Celery's result backend) can
+// find the classes again.
+create_exception!(
+    fusionflow.errors,
+    FusionFlowError,
+    PyException,
+    "Base class of FusionFlow's errors."
+);
+create_exception!(fusionflow.errors, InvalidParameter, FusionFlowError, "A parameter is invalid.");
+create_exception!(fusionflow.errors, Cancelled, FusionFlowError, "The run was cancelled.");
+
+/// Converts a core error into the matching Python exception.
+fn to_py(err: &Error) -> PyErr {
+    match err {
+        Error::InvalidParameter { .. } => InvalidParameter::new_err(err.to_string()),
+        Error::NotFound { path } => {
+            PyFileNotFoundError::new_err((2, "No such file or directory", path.clone()))
+        }
+        Error::Cancelled => Cancelled::new_err("the run was cancelled"),
+        _ => PyOSError::new_err(err.to_string()),
+    }
+}
+
+/// Live counters of a run, and its cancellation switch. Safe to read from any
+/// thread while the run goes on.
+#[pyclass(name = "Progress", frozen, module = "fusionflow._core")]
+struct PyProgress {
+    inner: Progress,
+}
+
+#[pymethods]
+impl PyProgress {
+    #[new]
+    fn new() -> Self {
+        PyProgress { inner: Progress::new() }
+    }
+
+    /// The counters now: `bytes_total`, `files_total`, `bytes_done`, `files_done`.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.snapshot();
+        let dict = PyDict::new(py);
+        dict.set_item("bytes_total", s.bytes_total)?;
+        dict.set_item("files_total", s.files_total)?;
+        dict.set_item("bytes_done", s.bytes_done)?;
+        dict.set_item("files_done", s.files_done)?;
+        Ok(dict)
+    }
+
+    /// Asks the run to stop; it then raises `Cancelled`.
+    fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
+}
+
+fn parse_binary(value: &str) -> PyResult<BinaryPolicy> {
+    match value {
+        "skip" => Ok(BinaryPolicy::Skip),
+        "text" => Ok(BinaryPolicy::Text),
+        _ => Err(InvalidParameter::new_err(format!(
+            "invalid parameter `binary`: {value:?} is not one of \"skip\", \"text\""
+        ))),
+    }
+}
+
+fn parse_format(value: &str) -> PyResult<OutputFormat> {
+    match value {
+        "text" => Ok(OutputFormat::Text),
+        "jsonl" => Ok(OutputFormat::Jsonl),
+        _ => Err(InvalidParameter::new_err(format!(
+            "invalid parameter `format`: {value:?} is not one of \"text\", \"jsonl\""
+        ))),
+    }
+}
+
+/// Searches `inputs` and writes the matches into `output_dir`; returns the
+/// summary as a JSON string. See `fusionflow.pipelines.grep` for the meaning
+/// of each option.
+#[pyfunction]
+#[pyo3(signature = (
+    inputs, output_dir, patterns, *, ignore_case=false, fixed_strings=false, word=false,
+    invert=false, before_context=0, after_context=0, max_matches_per_file=None,
+    binary="skip", max_line_bytes=64 << 20, include=vec![], exclude=vec![], hidden=false,
+    follow_symlinks=false, format="text", threads=0, progress=None,
+))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+fn grep(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    output_dir: PathBuf,
+    patterns: Vec<String>,
+    ignore_case: bool,
+    fixed_strings: bool,
+    word: bool,
+    invert: bool,
+    before_context: usize,
+    after_context: usize,
+    max_matches_per_file: Option<u64>,
+    binary: &str,
+    max_line_bytes: usize,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    hidden: bool,
+    follow_symlinks: bool,
+    format: &str,
+    threads: usize,
+    progress: Option<&PyProgress>,
+) -> PyResult<String> {
+    let request = GrepRequest {
+        inputs,
+        walk: WalkOptions { include, exclude, hidden, follow_symlinks },
+        grep: GrepOptions {
+            patterns,
+            ignore_case,
+            fixed_strings,
+            word,
+            invert,
+            before_context,
+            after_context,
+            max_matches_per_file,
+            binary: parse_binary(binary)?,
+            max_line_bytes,
+        },
+        output_dir,
+        format: parse_format(format)?,
+        threads,
+    };
+    let progress = progress.map_or_else(Progress::new, |p| p.inner.clone());
+    let summary =
+        py.detach(|| fusionflow_core::grep::run(&request, &progress)).map_err(|e| to_py(&e))?;
+    serde_json::to_string(&summary).map_err(|e| PyOSError::new_err(e.to_string()))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("FusionFlowError", py.get_type::<FusionFlowError>())?;
+    m.add("InvalidParameter", py.get_type::<InvalidParameter>())?;
+    m.add("Cancelled", py.get_type::<Cancelled>())?;
+    m.add_class::<PyProgress>()?;
+    m.add_function(wrap_pyfunction!(grep, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,40 @@
+"""Type stubs of the native module built from crates/fusionflow-py."""
+
+from collections.abc import Sequence
+from os import PathLike
+
+__version__: str
+
+class FusionFlowError(Exception): ...
+class InvalidParameter(FusionFlowError): ...
+class Cancelled(FusionFlowError): ...
+
+class Progress:
+    def __init__(self) -> None: ...
+    def snapshot(self) -> dict[str, int]: ...
+    def cancel(self) -> None: ...
+    @property
+    def cancelled(self) -> bool: ...
+
+def grep(
+    inputs: Sequence[str | PathLike[str]],
+    output_dir: str | PathLike[str],
+    patterns: Sequence[str],
+    *,
+    ignore_case: bool = False,
+    fixed_strings: bool = False,
+    word: bool = False,
+    invert: bool = False,
+    before_context: int = 0,
+    after_context: int = 0,
+    max_matches_per_file: int | None = None,
+    binary: str = "skip",
+    max_line_bytes: int = ...,
+    include: Sequence[str] = ...,
+    exclude: Sequence[str] = ...,
+    hidden: bool = False,
+    follow_symlinks: bool = False,
+    format: str = "text",
+    threads: int = 0,
+    progress: Progress | None = None,
+) -> str: ...

@@ -1,0 +1,1 @@
+"""The ``fusionflow`` command line."""

@@ -1,0 +1,26 @@
+"""How exceptions look at the command line."""
+
+from __future__ import annotations
+
+from fusionflow.errors import Cancelled, InvalidParameter
+
+# Exit codes: 2 for bad input (as click does for usage errors), 130 for a cancelled run
+# (as a shell does for Ctrl-C), 1 for anything else.
+BAD_INPUT, CANCELLED, FAILED = 2, 130, 1
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The process exit code for ``error``."""
+    if isinstance(error, InvalidParameter | FileNotFoundError | NotADirectoryError):
+        return BAD_INPUT
+    if isinstance(error, Cancelled):
+        return CANCELLED
+    return FAILED
+
+
+def one_line(error: BaseException) -> str:
+    """``error`` as a single line (regex errors, for one, span several)."""
+    if isinstance(error, FileNotFoundError) and error.filename:
+        return f"no such file or directory: {error.filename}"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines) or type(error).__name__

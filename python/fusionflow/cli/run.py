@@ -1,0 +1,168 @@
+"""``fusionflow run <pipeline> ...``: one subcommand per pipeline."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from fusionflow._core import Progress
+
+
+@click.group()
+def run() -> None:
+    """Run a pipeline over files in this process."""
+
+
+@run.command("grep")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-e", "--regexp", "patterns", multiple=True, required=True, help="A pattern (repeatable)."
+)
+@click.option("-i", "--ignore-case", is_flag=True, help="Match case-insensitively.")
+@click.option("-F", "--fixed-strings", is_flag=True, help="Treat patterns as literal strings.")
+@click.option("-w", "--word", is_flag=True, help="Match whole words only.")
+@click.option("-v", "--invert", is_flag=True, help="Select non-matching lines.")
+@click.option("-C", "--context", type=int, default=0, help="Lines of context around matches.")
+@click.option("-B", "--before-context", type=int, default=None, help="Lines of context before.")
+@click.option("-A", "--after-context", type=int, default=None, help="Lines of context after.")
+@click.option(
+    "-m",
+    "--max-count",
+    "max_matches_per_file",
+    type=int,
+    default=None,
+    help="Stop reading a file after this many matching lines.",
+)
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option(
+    "--exclude", multiple=True, help="Leave out files/dirs matching this glob (repeatable)."
+)
+@click.option("--hidden", is_flag=True, help="Search hidden files and directories.")
+@click.option(
+    "-L",
+    "--follow",
+    "follow_symlinks",
+    is_flag=True,
+    help="Follow symlinks inside trees (never outside the input root).",
+)
+@click.option(
+    "--binary",
+    type=click.Choice(["skip", "text"]),
+    default="skip",
+    show_default=True,
+    help="Files with NUL bytes: skip (listed in the summary) or search as text.",
+)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="matches.txt (path:line:text) or matches.jsonl.",
+)
+@click.option("-o", "--output", required=True, help="Output directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def grep(inputs: tuple[str, ...], output: str, as_json: bool, format_: str, **options: Any) -> None:
+    """Extract every line matching any pattern from files, trees and .gz/.zst/.bz2 files."""
+    params = {**options, "format": format_, "patterns": list(options["patterns"])}
+    params["include"], params["exclude"] = list(options["include"]), list(options["exclude"])
+    summary = _run_with_progress("grep", list(inputs), params, output)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _report_grep(summary, output)
+
+
+def _report_grep(summary: dict[str, Any], output: str) -> None:
+    click.echo(
+        f"{summary['matches']} matching lines in {summary['files_matched']} of "
+        f"{summary['files_total']} files ({_size(summary['bytes_scanned'])} in "
+        f"{summary['elapsed_s']:.2f} s) -> {output}/{summary['output']}",
+        err=True,
+    )
+    _warn_skips(summary)
+
+
+def _warn_skips(summary: dict[str, Any]) -> None:
+    """Say what was not searched, so that nothing is left out silently."""
+    for key, what in (
+        ("skipped_binary", "binary files not searched (see --binary)"),
+        ("errors", "files with errors"),
+        ("skipped", "paths skipped while listing"),
+    ):
+        if summary.get(key):
+            click.echo(f"warning: {len(summary[key])} {what}; see summary.json", err=True)
+
+
+def _run_with_progress(
+    pipeline: str, inputs: list[str], params: dict[str, Any], output: str
+) -> dict:
+    """Run in a worker thread; the main thread draws progress and turns Ctrl-C into a cancel."""
+    import fusionflow
+
+    progress = Progress()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["summary"] = fusionflow.run(pipeline, inputs, params, output, progress=progress)
+        except BaseException as e:
+            outcome["error"] = e
+
+    worker = threading.Thread(target=work, name="fusionflow-run", daemon=True)
+    worker.start()
+    try:
+        if sys.stderr.isatty():
+            _draw_progress(progress, worker.is_alive)
+        worker.join()
+    except KeyboardInterrupt:
+        progress.cancel()
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["summary"]
+
+
+def _draw_progress(progress: Progress, running: Callable[[], bool]) -> None:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.progress import (
+        Progress as Bar,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Bar(*columns, transient=True) as bar:
+        task = bar.add_task("searching", total=None)
+        while running():
+            snap = progress.snapshot()
+            bar.update(
+                task,
+                completed=snap["bytes_done"],
+                total=snap["bytes_total"] or None,
+                description=f"{snap['files_done']}/{snap['files_total']} files",
+            )
+            threading.Event().wait(0.1)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"

@@ -1,0 +1,94 @@
+"""The ``grep`` pipeline: every line matching any of several patterns, from many files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fusionflow import _core
+from fusionflow.pipelines.base import Pipeline
+
+Count = Annotated[int, Field(ge=0, le=10_000)]
+
+
+class GrepParams(BaseModel):
+    """Parameters of ``grep``. Flags mirror grep/ripgrep's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patterns: list[str] = Field(
+        min_length=1, description="Regular expressions; a line matches if any of them matches."
+    )
+    ignore_case: bool = Field(False, description="Match case-insensitively (-i).")
+    fixed_strings: bool = Field(False, description="Treat patterns as literal strings (-F).")
+    word: bool = Field(False, description="Match whole words only (-w).")
+    invert: bool = Field(False, description="Select non-matching lines (-v).")
+    context: Count = Field(0, description="Lines of context before and after each match (-C).")
+    before_context: Count | None = Field(None, description="Lines before (-B); overrides context.")
+    after_context: Count | None = Field(None, description="Lines after (-A); overrides context.")
+    max_matches_per_file: int | None = Field(
+        None, ge=1, description="Stop reading a file after this many matching lines (-m)."
+    )
+    binary: Literal["skip", "text"] = Field(
+        "skip",
+        description="Files with NUL bytes: 'skip' lists them in the summary without reporting "
+        "any of their lines; 'text' searches them as text.",
+    )
+    include: list[str] = Field(
+        default_factory=list,
+        description="Only files matching these globs (a glob without '/' matches the name).",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Leave out files and directories matching these globs."
+    )
+    hidden: bool = Field(False, description="Search hidden files and directories in trees.")
+    follow_symlinks: bool = Field(
+        False, description="Follow symbolic links inside trees (never outside the input root)."
+    )
+    format: Literal["text", "jsonl"] = Field(
+        "text", description="'text' writes matches.txt (path:line:text); 'jsonl' matches.jsonl."
+    )
+    max_line_bytes: int = Field(
+        64 << 20, ge=1024, description="Longest line searched; longer lines are per-file errors."
+    )
+
+
+def execute(
+    inputs: list[str], params: GrepParams, output: Path, progress: _core.Progress | None
+) -> dict[str, Any]:
+    """Run the Rust kernel; it writes the matches file itself and returns the summary."""
+    before = params.context if params.before_context is None else params.before_context
+    after = params.context if params.after_context is None else params.after_context
+    summary_json = _core.grep(
+        inputs,
+        output,
+        params.patterns,
+        ignore_case=params.ignore_case,
+        fixed_strings=params.fixed_strings,
+        word=params.word,
+        invert=params.invert,
+        before_context=before,
+        after_context=after,
+        max_matches_per_file=params.max_matches_per_file,
+        binary=params.binary,
+        max_line_bytes=params.max_line_bytes,
+        include=params.include,
+        exclude=params.exclude,
+        hidden=params.hidden,
+        follow_symlinks=params.follow_symlinks,
+        format=params.format,
+        progress=progress,
+    )
+    summary: dict[str, Any] = json.loads(summary_json)
+    return summary
+
+
+PIPELINE = Pipeline(
+    name="grep",
+    description="Extract every line matching any of several patterns (ERROR, FATAL, ...).",
+    params_model=GrepParams,
+    execute=execute,
+)
