@@ -437,12 +437,12 @@ def line_pool(fmt: Format, host: str, svc: str, seed: int) -> LinePool:
         rng = random.Random(f"{seed}/pool/{fmt.name}/{host}/{svc}")
         ctx = {"host": host, "svc": svc}
         tails, weights = [], []
-        for level, weight, size in zip(fmt.levels, fmt.weights, POOL_SIZES):
+        for level, weight, size in zip(fmt.levels, fmt.weights, POOL_SIZES, strict=True):
             if weight:
                 tails += [fmt.tail(rng, level, ctx) for _ in range(size)]
                 weights += [weight / size] * size
         heads = fmt.heads(rng, ctx)
-        avg_tail = sum(len(t) * w for t, w in zip(tails, weights)) / sum(weights)
+        avg_tail = sum(len(t) * w for t, w in zip(tails, weights, strict=True)) / sum(weights)
         ts_len = len(time.strftime(fmt.sec_fmt)) + (len(fmt.ms_fmt.format(0)) if fmt.ms_fmt else 0)
         avg_len = avg_tail + ts_len + sum(map(len, heads)) / len(heads)
         _POOLS[key] = LinePool(heads, tails, list(accumulate(weights)), avg_len)
@@ -463,7 +463,7 @@ def render(
     return "".join(
         [
             h + mins[t // 60_000] + ss[t // 1000 % 60] + ms[t % 1000] + tl
-            for h, t, tl in zip(heads, times, tails)
+            for h, t, tl in zip(heads, times, tails, strict=True)
         ]
     )
 
@@ -691,7 +691,7 @@ def write_file(root: Path, spec: FileSpec, seed: int) -> tuple[int, int]:
     out.parent.mkdir(parents=True, exist_ok=True)
     blocks = binary_blocks(spec, seed) if spec.kind == "binary" else log_blocks(spec, seed)
     raw = 0
-    with open(out, "wb") as f:
+    with out.open("wb") as f:
         if spec.compress == "bz2":
             comp = bz2.BZ2Compressor(9)
             for b in blocks:

@@ -34,10 +34,13 @@ PATTERNS = ["ERROR", "FATAL"]
 COMPRESSED_GLOBS = ["*.gz", "*.bz2"]
 MIB = 1 << 20
 
-# Runs in a fresh interpreter so each run gets its own peak RSS; only the library call is timed.
+# Runs in a fresh interpreter so each run gets its own peak RSS; only the library call is timed
+# (with a cold page cache for nothing: the parent warms it first).
 FF_CHILD = r"""
 import json, sys, tempfile, time
 import fusionflow
+from fusionflow.pipelines import get
+get("grep")  # load the pipeline (pydantic) first: start-up is measured as CLI overhead
 inputs, params = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 with tempfile.TemporaryDirectory(prefix="ff-bench-") as out:
     t0 = time.perf_counter()
@@ -85,12 +88,32 @@ class Result:
         return statistics.median(self.seconds) if self.seconds else None
 
 
+def _gnu_time() -> str | None:
+    """GNU time, if present: it reports the peak RSS of its own (small) child correctly."""
+    exe = "/usr/bin/time"
+    if not os.access(exe, os.X_OK):
+        return None
+    ok = subprocess.run(
+        [exe, "-f", "%M", "-o", os.devnull, "true"], capture_output=True, check=False
+    )
+    return exe if ok.returncode == 0 else None
+
+
+# A child forked from this (large) Python process inherits its RSS high-water mark, so
+# os.wait4's ru_maxrss is never below our own RSS. Peak RSS therefore comes from GNU time's
+# %M when available; wait4 still supplies CPU time (it includes reaped grandchildren, e.g.
+# the gzip processes of `rg -z`).
+GNU_TIME = _gnu_time()
+RSS_METHOD = "GNU time %M" if GNU_TIME else "os.wait4 ru_maxrss (floored at this script's RSS)"
+
+
 def run(cmd: list[str], capture: bool = False) -> Proc:
-    """Run cmd; os.wait4 gives this child's own rusage (getrusage(CHILDREN) would mix runs)."""
-    with tempfile.TemporaryFile() as err:
+    """Run cmd once: wall time, peak RSS (KB), CPU seconds, exit code, output."""
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as rss:
+        full = [GNU_TIME, "-f", "%M", "-o", rss.name, *cmd] if GNU_TIME else cmd
         t0 = time.perf_counter()
         p = subprocess.Popen(
-            cmd,
+            full,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
             stderr=err,
@@ -103,7 +126,10 @@ def run(cmd: list[str], capture: bool = False) -> Proc:
             p.stdout.close()
         err.seek(0)
         stderr = err.read().decode(errors="replace")
-    return Proc(wall, ru.ru_maxrss, ru.ru_utime + ru.ru_stime, p.returncode, out, stderr)
+        # GNU time may prefix "Command exited with non-zero status N"; %M is the last line.
+        lines = rss.read().split()
+        maxrss = int(lines[-1]) if GNU_TIME and lines and lines[-1].isdigit() else ru.ru_maxrss
+    return Proc(wall, maxrss, ru.ru_utime + ru.ru_stime, p.returncode, out, stderr)
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +201,10 @@ def bench_rg(rg: str, tree: Tree, runs: int) -> Result:
         res.seconds.append(p.wall)
         res.rss_mb.append(p.maxrss_kb / 1024)
         res.cpu_s.append(p.cpu)
-    res.matches = count_lines(run(rg_cmd(rg, tree, "-n"), capture=True).stdout)
+    # Repeated: the -n count can differ between runs (see README, "match counts").
+    counts = [count_lines(run(rg_cmd(rg, tree, "-n"), capture=True).stdout) for _ in range(3)]
+    res.matches = counts[-1]
+    res.extra["rg_n_counts"] = sorted(set(counts))
     res.extra["rg_c_total"] = sum_counts(run(rg_cmd(rg, tree, "-c"), capture=True).stdout)
     res.extra["rg_a_c_total"] = sum_counts(run(rg_cmd(rg, tree, "-a", "-c"), capture=True).stdout)
     return res
@@ -296,6 +325,7 @@ def report(trees: dict[str, Tree], results: list[Result], cli: list[Result]) -> 
     if "gz" in trees:
         print(f"gz tree: {trees['gz'].disk_bytes / MIB:.1f} MB on disk.")
     print("FusionFlow seconds = the fusionflow.run() call only; RSS/CPU = whole child process.")
+    print(f"peak RSS via {RSS_METHOD}.")
 
     ratios = {}
     for name in trees:
@@ -312,9 +342,8 @@ def report(trees: dict[str, Tree], results: list[Result], cli: list[Result]) -> 
     for r in results:
         if r.tool == "ripgrep":
             print(
-                f"  rg {r.tree}: -n output {r.matches}, -c total {r.extra['rg_c_total']}, "
-                f"-a -c total {r.extra['rg_a_c_total']} "
-                "(rg stops at the first NUL of an implicitly searched file; -c drops it)"
+                f"  rg {r.tree}: -n output {'/'.join(map(str, r.extra['rg_n_counts']))}, "
+                f"-c total {r.extra['rg_c_total']}, -a -c total {r.extra['rg_a_c_total']}"
             )
         elif r.extra.get("summary"):
             s = r.extra["summary"]
@@ -326,6 +355,12 @@ def report(trees: dict[str, Tree], results: list[Result], cli: list[Result]) -> 
                 f"bytes_scanned {s.get('bytes_scanned')}, errors {_short(s.get('errors'))}"
             )
 
+    if any(r.tool == "ripgrep" for r in results):
+        print(
+            "  rg -n prints a NUL-hole file's matches up to the NUL, or none when the NUL is in\n"
+            "  its first buffer (buffer size varies per thread), -c omits such files, -a reads\n"
+            "  them as text. FusionFlow skip = no NUL-containing file; binary=text ~ rg -a."
+        )
     if cli:
         print("\nstart-up overhead (wall, median of runs):")
         for r in cli:
@@ -339,7 +374,8 @@ def report(trees: dict[str, Tree], results: list[Result], cli: list[Result]) -> 
 def _short(v) -> str:
     """Counts or lists in the summary: show a length for long lists."""
     if isinstance(v, list):
-        return f"{len(v)} {v[:3]!r}{'...' if len(v) > 3 else ''}"
+        names = [Path(str(x.get("path", x) if isinstance(x, dict) else x)).name for x in v[:3]]
+        return f"{len(v)} {names}{'...' if len(v) > 3 else ''}"
     return str(v)
 
 
@@ -427,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
                 "size": args.size,
                 "seed": args.seed,
                 "runs": args.runs,
+                "rss_method": RSS_METHOD,
             },
             "trees": {k: {**asdict(v), "root": str(v.root)} for k, v in trees.items()},
             "results": [

@@ -5,7 +5,11 @@
 //! [`BinaryPolicy::Skip`] (the default) such a file's matches are dropped
 //! *entirely* and the file is listed in [`GrepSummary::skipped_binary`] with
 //! the offset of its first NUL, so a crash-damaged log is never half-searched
-//! in silence (ripgrep keeps the matches before the NUL and says nothing).
+//! in silence. (ripgrep, searching a tree, reports the matches before the
+//! first NUL, or none at all when the NUL falls in its first read buffer, so
+//! its answer depends on buffer sizes.) Each file gets a fresh searcher for
+//! the same reason: what is read, and so the summary, never depends on which
+//! thread searched which file before.
 //! With [`BinaryPolicy::Text`] every byte is searched as text.
 //!
 //! Lines are bytes: invalid UTF-8 is searched and written as is to the text
@@ -115,14 +119,23 @@ impl GrepOptions {
         if self.max_line_bytes < 1024 {
             return Err(Error::invalid("max_line_bytes", "must be at least 1024"));
         }
-        let matcher = RegexMatcherBuilder::new()
+        let mut builder = RegexMatcherBuilder::new();
+        builder
             .case_insensitive(self.ignore_case)
             .fixed_strings(self.fixed_strings)
             .word(self.word)
             // Lets the matcher skip straight to candidate lines.
-            .line_terminator(Some(b'\n'))
-            .build_many(&self.patterns)
-            .map_err(|e| Error::invalid("patterns", e))?;
+            .line_terminator(Some(b'\n'));
+        let matcher = builder.build_many(&self.patterns).map_err(|e| {
+            // Name the culprit in one line; the regex crate's message spans several.
+            let culprit = self.patterns.iter().find(|p| builder.build(p).is_err());
+            let reason = e.to_string();
+            let reason = reason.lines().last().unwrap_or_default().trim_start_matches("error: ");
+            match culprit {
+                Some(pattern) => Error::invalid("patterns", format!("{pattern:?}: {reason}")),
+                None => Error::invalid("patterns", reason),
+            }
+        })?;
         let binary = match self.binary {
             BinaryPolicy::Skip => BinaryDetection::quit(0),
             BinaryPolicy::Text => BinaryDetection::none(),
@@ -293,12 +306,10 @@ impl Grep {
                 scope.spawn(move |_| {
                     // Each worker claims the next file in input order, so results
                     // arrive nearly in order and the reorder buffer stays small.
-                    let mut searcher = self.searcher.build();
                     while !stop.load(Ordering::Relaxed) {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(index) else { break };
-                        let result =
-                            self.search_file(&mut searcher, file, request.format, budget, progress);
+                        let result = self.search_file(file, request.format, budget, progress);
                         progress.add_file();
                         if matches!(result.status, Status::Cancelled) {
                             stop.store(true, Ordering::Relaxed);
@@ -325,15 +336,15 @@ impl Grep {
 
     fn search_file(
         &self,
-        searcher: &mut Searcher,
         file: &InputFile,
         format: OutputFormat,
         budget: &Arc<Budget>,
         progress: &Progress,
     ) -> FileResult {
         let mut sink = FileSink::new(&file.path, format, SpillBuffer::new(budget));
-        let outcome = read::open(&file.path, progress)
-            .and_then(|reader| searcher.search_reader(&self.matcher, reader, &mut sink));
+        let outcome = read::open(&file.path, progress).and_then(|reader| {
+            self.searcher.build().search_reader(&self.matcher, reader, &mut sink)
+        });
         let status = match outcome {
             _ if progress.is_cancelled() => Status::Cancelled,
             Err(e) if read::is_cancelled(&e) => Status::Cancelled,

@@ -26,9 +26,11 @@ create_exception!(fusionflow.errors, Cancelled, FusionFlowError, "The run was ca
 fn to_py(err: &Error) -> PyErr {
     match err {
         Error::InvalidParameter { .. } => InvalidParameter::new_err(err.to_string()),
-        Error::NotFound { path } => {
-            PyFileNotFoundError::new_err((2, "No such file or directory", path.clone()))
-        }
+        Error::NotFound { path } => PyFileNotFoundError::new_err((
+            2,
+            "No such file or directory",
+            path.clone().into_os_string(),
+        )),
         Error::Cancelled => Cancelled::new_err("the run was cancelled"),
         _ => PyOSError::new_err(err.to_string()),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -70,7 +71,8 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         sys.exit(130)
-    except Exception as e:
-        code = exit_code_for(e)
+    except Exception as e:  # the last line of defence (re-raises under FUSIONFLOW_DEBUG)
+        if os.environ.get("FUSIONFLOW_DEBUG"):
+            raise
         click.echo(f"error: {one_line(e)}", err=True)
-        sys.exit(code)
+        sys.exit(exit_code_for(e))

@@ -111,7 +111,7 @@ def _run_with_progress(
     def work() -> None:
         try:
             outcome["summary"] = fusionflow.run(pipeline, inputs, params, output, progress=progress)
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
             outcome["error"] = e
 
     worker = threading.Thread(target=work, name="fusionflow-run", daemon=True)

@@ -193,6 +193,7 @@ fn bad_regex_is_an_invalid_parameter_naming_it() {
     dir.write("a.log", LOG);
     let err = grep::run(&dir.request(&["ERROR", "(unclosed"]), &Progress::new()).unwrap_err();
     assert!(matches!(err, Error::InvalidParameter { ref name, .. } if name == "patterns"), "{err}");
+    assert_eq!(err.to_string(), "invalid parameter `patterns`: \"(unclosed\": unclosed group");
     let err = grep::run(&dir.request(&[]), &Progress::new()).unwrap_err();
     assert!(err.to_string().contains("at least one pattern"), "{err}");
 }

@@ -1,0 +1,130 @@
+"""The ``grep`` pipeline through the library API, checked against ripgrep."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import fusionflow
+from fusionflow.errors import InvalidParameter
+from fusionflow.pipelines import get, names
+
+
+def test_run_returns_the_summary_and_writes_summary_json(logs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    summary = fusionflow.run("grep", [logs], {"patterns": ["ERROR", "FATAL"]}, out)
+    assert summary == json.loads((out / "summary.json").read_text())
+    assert summary["pipeline"] == "grep"
+    assert summary["params"]["patterns"] == ["ERROR", "FATAL"]
+    for field in (
+        "files_scanned",
+        "files_matched",
+        "matches",
+        "bytes_scanned",
+        "elapsed_s",
+        "per_file",
+        "errors",
+        "skipped_binary",
+    ):
+        assert field in summary
+    assert (summary["matches"], summary["files_matched"], summary["files_scanned"]) == (2, 1, 2)
+    assert summary["per_file"] == {str(logs / "app" / "a.log"): 2}
+
+
+def test_context_and_jsonl(logs: Path, tmp_path: Path) -> None:
+    params = {"patterns": ["disk"], "context": 1, "format": "jsonl"}
+    summary = fusionflow.run("grep", [logs], params, tmp_path)
+    records = [json.loads(line) for line in (tmp_path / "matches.jsonl").read_text().splitlines()]
+    assert [(r["line_number"], r["kind"]) for r in records] == [
+        (1, "context"),
+        (2, "match"),
+        (3, "context"),
+    ]
+    assert summary["output"] == "matches.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "patterns"),
+        ({"patterns": []}, "patterns"),
+        ({"patterns": ["x"], "binary": "maybe"}, "binary"),
+        ({"patterns": ["x"], "context": -1}, "context"),
+        ({"patterns": ["x"], "colour": True}, "colour"),
+        ({"patterns": ["("]}, "patterns"),
+    ],
+)
+def test_bad_params_name_the_field(params: dict, field: str, logs: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameter, match=f"`{field}`"):
+        fusionflow.run("grep", [logs], params, tmp_path)
+
+
+def test_unknown_pipeline_and_no_inputs(logs: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameter, match="unknown pipeline 'nope'"):
+        fusionflow.run("nope", [logs], {}, tmp_path)
+    with pytest.raises(InvalidParameter, match="`inputs`"):
+        fusionflow.run("grep", [], {"patterns": ["x"]}, tmp_path)
+
+
+def test_registry_exposes_json_schema() -> None:
+    assert "grep" in names()
+    schema = get("grep").params_schema()
+    assert schema["required"] == ["patterns"]
+    assert schema["properties"]["binary"]["enum"] == ["skip", "text"]
+
+
+def _rg_counts(rg: str, root: Path, *flags: str) -> dict[str, int]:
+    """Per-file matching-line counts from ripgrep (no ignore files, compressed files too)."""
+    done = subprocess.run(
+        [
+            rg,
+            "-c",
+            "-z",
+            "--no-ignore",
+            "--no-messages",
+            *flags,
+            "-e",
+            "ERROR",
+            "-e",
+            "FATAL",
+            str(root),
+        ],
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    counts = {}
+    for line in done.stdout.decode().splitlines():
+        path, _, count = line.rpartition(":")
+        counts[path] = int(count)
+    return counts
+
+
+def test_counts_equal_ripgrep_when_binaries_are_searched_as_text(
+    rg: str, log_corpus: Path, tmp_path: Path
+) -> None:
+    summary = fusionflow.run(
+        "grep", [log_corpus], {"patterns": ["ERROR", "FATAL"], "binary": "text"}, tmp_path
+    )
+    expected = _rg_counts(rg, log_corpus, "-a")
+    assert summary["per_file"] == expected
+    assert summary["matches"] == sum(expected.values()) > 300
+    assert summary["errors"] == []
+    lines = (tmp_path / "matches.txt").read_bytes().count(b"\n")
+    assert lines == summary["matches"]
+
+
+def test_skipped_binaries_account_for_every_difference_from_ripgrep(
+    rg: str, log_corpus: Path, tmp_path: Path
+) -> None:
+    summary = fusionflow.run("grep", [log_corpus], {"patterns": ["ERROR", "FATAL"]}, tmp_path)
+    ours, theirs = summary["per_file"], _rg_counts(rg, log_corpus)
+    skipped = {entry["path"] for entry in summary["skipped_binary"]}
+    # 6 binary files and 2 logs with a NUL hole: listed, never half-searched.
+    assert len(skipped) == 8
+    assert not skipped & set(ours)
+    assert {path: n for path, n in theirs.items() if path not in skipped} == ours
+    assert summary["files_total"] == summary["files_scanned"] + len(skipped)
