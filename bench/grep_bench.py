@@ -107,15 +107,20 @@ GNU_TIME = _gnu_time()
 RSS_METHOD = "GNU time %M" if GNU_TIME else "os.wait4 ru_maxrss (floored at this script's RSS)"
 
 
-def run(cmd: list[str], capture: bool = False) -> Proc:
-    """Run cmd once: wall time, peak RSS (KB), CPU seconds, exit code, output."""
+def run(cmd: list[str], capture: bool = False, stdout_file: Path | None = None) -> Proc:
+    """Run cmd once: wall time, peak RSS (KB), CPU seconds, exit code, output.
+
+    With stdout_file, output goes to that new file: the same work FusionFlow does when it
+    writes matches.txt (rg > /dev/null would skip the output entirely).
+    """
+    sink = stdout_file.open("wb") if stdout_file else None
     with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as rss:
         full = [GNU_TIME, "-f", "%M", "-o", rss.name, *cmd] if GNU_TIME else cmd
         t0 = time.perf_counter()
         p = subprocess.Popen(
             full,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else (sink or subprocess.DEVNULL),
             stderr=err,
         )
         out = p.stdout.read() if capture else b""  # drain before waiting: no pipe deadlock
@@ -129,6 +134,8 @@ def run(cmd: list[str], capture: bool = False) -> Proc:
         # GNU time may prefix "Command exited with non-zero status N"; %M is the last line.
         lines = rss.read().split()
         maxrss = int(lines[-1]) if GNU_TIME and lines and lines[-1].isdigit() else ru.ru_maxrss
+    if sink:
+        sink.close()
     return Proc(wall, maxrss, ru.ru_utime + ru.ru_stime, p.returncode, out, stderr)
 
 
@@ -194,8 +201,9 @@ def sum_counts(out: bytes) -> int:
 
 def bench_rg(rg: str, tree: Tree, runs: int) -> Result:
     res = Result("ripgrep", tree.name)
-    for _ in range(runs):
-        p = run(rg_cmd(rg, tree, "-n"))
+    for i in range(runs):
+        with tempfile.TemporaryDirectory(prefix="rg-bench-") as out:
+            p = run(rg_cmd(rg, tree, "-n"), stdout_file=Path(out) / f"matches-{i}.txt")
         if p.rc not in (0, 1):  # 1 = no match; 2 = error (may still have searched)
             res.note = f"rg exit {p.rc}: {p.stderr.strip()[-300:]}"
         res.seconds.append(p.wall)

@@ -304,12 +304,15 @@ impl Grep {
                 let sender = sender.clone();
                 let (next, stop, budget) = (&next, &stop, &budget);
                 scope.spawn(move |_| {
+                    // A matcher per worker: a clone gets its own regex cache pool,
+                    // so threads never contend for caches.
+                    let matcher = self.matcher.clone();
                     // Each worker claims the next file in input order, so results
                     // arrive nearly in order and the reorder buffer stays small.
                     while !stop.load(Ordering::Relaxed) {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(index) else { break };
-                        let result = self.search_file(file, request.format, budget, progress);
+                        let result = self.search_file(&matcher, file, request.format, budget, progress);
                         progress.add_file();
                         if matches!(result.status, Status::Cancelled) {
                             stop.store(true, Ordering::Relaxed);
@@ -336,6 +339,7 @@ impl Grep {
 
     fn search_file(
         &self,
+        matcher: &RegexMatcher,
         file: &InputFile,
         format: OutputFormat,
         budget: &Arc<Budget>,
@@ -343,7 +347,7 @@ impl Grep {
     ) -> FileResult {
         let mut sink = FileSink::new(&file.path, format, SpillBuffer::new(budget));
         let outcome = read::open(&file.path, progress).and_then(|reader| {
-            self.searcher.build().search_reader(&self.matcher, reader, &mut sink)
+            self.searcher.build().search_reader(matcher, reader, &mut sink)
         });
         let status = match outcome {
             _ if progress.is_cancelled() => Status::Cancelled,

@@ -11,6 +11,10 @@ use std::sync::Arc;
 /// A file's output larger than this goes to disk.
 const PER_BUFFER_LIMIT: usize = 4 << 20;
 
+/// Buffers reserve budget in steps of this size, so that threads touch the
+/// shared counter once per step instead of once per write.
+const RESERVE_STEP: usize = 64 << 10;
+
 /// In-memory bytes shared by all buffers of a run, waiting to be written in
 /// order. Past the limit, new output spills to disk.
 #[derive(Debug)]
@@ -30,13 +34,15 @@ impl Budget {
 #[derive(Debug)]
 pub(crate) struct SpillBuffer {
     memory: Vec<u8>,
+    /// Budget reserved by this buffer; always at least `memory.len()`.
+    reserved: usize,
     disk: Option<BufWriter<File>>,
     budget: Arc<Budget>,
 }
 
 impl SpillBuffer {
     pub(crate) fn new(budget: &Arc<Budget>) -> Self {
-        SpillBuffer { memory: Vec::new(), disk: None, budget: Arc::clone(budget) }
+        SpillBuffer { memory: Vec::new(), reserved: 0, disk: None, budget: Arc::clone(budget) }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -62,7 +68,8 @@ impl SpillBuffer {
     }
 
     fn release(&mut self) {
-        self.budget.used.fetch_sub(self.memory.len(), Ordering::Relaxed);
+        self.budget.used.fetch_sub(self.reserved, Ordering::Relaxed);
+        self.reserved = 0;
     }
 
     fn spill(&mut self) -> io::Result<()> {
@@ -81,9 +88,13 @@ impl Write for SpillBuffer {
             return disk.write(buf);
         }
         self.memory.extend_from_slice(buf);
-        let used = self.budget.used.fetch_add(buf.len(), Ordering::Relaxed) + buf.len();
-        if self.memory.len() > PER_BUFFER_LIMIT || used > self.budget.limit {
-            self.spill()?;
+        if self.memory.len() > self.reserved {
+            let step = (self.memory.len() - self.reserved).max(RESERVE_STEP);
+            let used = self.budget.used.fetch_add(step, Ordering::Relaxed) + step;
+            self.reserved += step;
+            if self.memory.len() > PER_BUFFER_LIMIT || used > self.budget.limit {
+                self.spill()?;
+            }
         }
         Ok(buf.len())
     }
@@ -117,7 +128,7 @@ mod tests {
             big.write_all(&line).unwrap();
         }
         assert!(big.disk.is_some(), "over the shared budget, output goes to disk");
-        assert!(budget.used.load(Ordering::Relaxed) < 1 << 20);
+        assert_eq!(budget.used.load(Ordering::Relaxed), RESERVE_STEP, "only `small` holds memory");
 
         let mut out = Vec::new();
         small.drain_into(&mut out).unwrap();
