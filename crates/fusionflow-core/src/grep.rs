@@ -20,7 +20,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
@@ -284,25 +284,26 @@ enum Status {
 
 impl Grep {
     /// Searches `files` on `pool` and writes their output to `out` in order.
+    ///
+    /// Workers write too: whoever finishes a file hands it to the shared
+    /// writer, which writes every result that is next in order. No writer
+    /// thread competes with the searchers for a core, and none is woken per file.
     fn search_all(
         &self,
         files: &[InputFile],
         request: &GrepRequest,
         pool: &rayon::ThreadPool,
         progress: &Progress,
-        out: &mut impl Write,
+        out: &mut (impl Write + Send),
     ) -> Result<GrepSummary> {
         let budget = Budget::new(64 << 20, request.output_dir.clone());
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let workers = pool.current_num_threads();
-        let (sender, receiver) = mpsc::sync_channel::<(usize, FileResult)>(workers * 4);
-        let mut writer = OrderedWriter::new(files, request, out);
+        let writer = Mutex::new(OrderedWriter::new(files, request, out));
 
         pool.in_place_scope(|scope| {
-            for _ in 0..workers {
-                let sender = sender.clone();
-                let (next, stop, budget) = (&next, &stop, &budget);
+            for _ in 0..pool.current_num_threads() {
+                let (next, stop, budget, writer) = (&next, &stop, &budget, &writer);
                 scope.spawn(move |_| {
                     // A matcher per worker: a clone gets its own regex cache pool,
                     // so threads never contend for caches.
@@ -312,29 +313,19 @@ impl Grep {
                     while !stop.load(Ordering::Relaxed) {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(index) else { break };
-                        let result = self.search_file(&matcher, file, request.format, budget, progress);
+                        let result =
+                            self.search_file(&matcher, file, request.format, budget, progress);
                         progress.add_file();
-                        if matches!(result.status, Status::Cancelled) {
+                        let cancelled = matches!(result.status, Status::Cancelled);
+                        let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                        if cancelled || writer.accept(index, result).is_err() {
                             stop.store(true, Ordering::Relaxed);
-                        }
-                        if sender.send((index, result)).is_err() {
-                            break;
                         }
                     }
                 });
             }
-            drop(sender);
-            for (index, result) in &receiver {
-                if let Err(e) = writer.accept(index, result) {
-                    stop.store(true, Ordering::Relaxed);
-                    writer.failure = Some(e);
-                    break;
-                }
-            }
-            // Unblocks workers waiting to send so the scope can end.
-            drop(receiver);
         });
-        writer.finish()
+        writer.into_inner().unwrap_or_else(PoisonError::into_inner).finish()
     }
 
     fn search_file(
@@ -346,9 +337,8 @@ impl Grep {
         progress: &Progress,
     ) -> FileResult {
         let mut sink = FileSink::new(&file.path, format, SpillBuffer::new(budget));
-        let outcome = read::open(&file.path, progress).and_then(|reader| {
-            self.searcher.build().search_reader(matcher, reader, &mut sink)
-        });
+        let outcome = read::open(&file.path, progress)
+            .and_then(|reader| self.searcher.build().search_reader(matcher, reader, &mut sink));
         let status = match outcome {
             _ if progress.is_cancelled() => Status::Cancelled,
             Err(e) if read::is_cancelled(&e) => Status::Cancelled,
@@ -410,12 +400,20 @@ impl<'a, W: Write> OrderedWriter<'a, W> {
         }
     }
 
-    fn accept(&mut self, index: usize, result: FileResult) -> Result<()> {
+    /// Takes one file's result and writes every result that is next in order.
+    /// After a write error, records it and refuses everything else.
+    fn accept(&mut self, index: usize, result: FileResult) -> Result<(), ()> {
+        if self.failure.is_some() {
+            return Err(());
+        }
         self.pending.insert(index, result);
         while let Some(result) = self.pending.remove(&self.next) {
             let path = &self.files[self.next].path;
             self.next += 1;
-            self.write(path, result).map_err(|e| Error::io(path, e))?;
+            if let Err(e) = self.write(path, result) {
+                self.failure = Some(Error::io(path, e));
+                return Err(());
+            }
         }
         Ok(())
     }
@@ -462,6 +460,8 @@ impl<'a, W: Write> OrderedWriter<'a, W> {
 /// Receives one file's search results.
 struct FileSink {
     output: SpillBuffer,
+    /// Scratch space for one output record.
+    record: Vec<u8>,
     path_bytes: Vec<u8>,
     path_text: String,
     format: OutputFormat,
@@ -474,6 +474,7 @@ impl FileSink {
     fn new(path: &Path, format: OutputFormat, output: SpillBuffer) -> Self {
         FileSink {
             output,
+            record: Vec::new(),
             path_bytes: path_bytes(path),
             path_text: path.to_string_lossy().into_owned(),
             format,
@@ -495,14 +496,17 @@ impl FileSink {
             let line = line.strip_suffix(b"\n").unwrap_or(line);
             match self.format {
                 OutputFormat::Text => {
+                    // One write per record: the output buffer's bookkeeping is per write.
                     let separator = if kind == Kind::Match { b':' } else { b'-' };
-                    let out = &mut self.output;
-                    out.write_all(&self.path_bytes)?;
-                    out.write_all(&[separator])?;
-                    write!(out, "{number}")?;
-                    out.write_all(&[separator])?;
-                    out.write_all(line)?;
-                    out.write_all(b"\n")?;
+                    let record = &mut self.record;
+                    record.clear();
+                    record.extend_from_slice(&self.path_bytes);
+                    record.push(separator);
+                    record.extend_from_slice(itoa::Buffer::new().format(number).as_bytes());
+                    record.push(separator);
+                    record.extend_from_slice(line);
+                    record.push(b'\n');
+                    self.output.write_all(record)?;
                 }
                 OutputFormat::Jsonl => {
                     let record = Record {
