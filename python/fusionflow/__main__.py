@@ -1,5 +1,5 @@
 """``python -m fusionflow``: the same CLI as the ``fusionflow`` script."""
 
-from fusionflow.cli.main import main
+from fusionflow.cli import main
 
 main()
