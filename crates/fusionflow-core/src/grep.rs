@@ -245,8 +245,9 @@ pub fn run(request: &GrepRequest, progress: &Progress) -> Result<GrepSummary> {
     let bytes_before = progress.snapshot().bytes_done;
 
     fs::create_dir_all(&request.output_dir).map_err(|e| Error::io(&request.output_dir, e))?;
-    let final_path = request.output_dir.join(request.format.file_name());
-    let partial_path = final_path.with_extension("partial");
+    let name = request.format.file_name();
+    let final_path = request.output_dir.join(name);
+    let partial_path = request.output_dir.join(format!("{name}.partial"));
     let file = File::create(&partial_path).map_err(|e| Error::io(&partial_path, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
 
@@ -261,7 +262,7 @@ pub fn run(request: &GrepRequest, progress: &Progress) -> Result<GrepSummary> {
     })?;
     summary.bytes_scanned = progress.snapshot().bytes_done - bytes_before;
     summary.skipped = listing.skipped;
-    request.format.file_name().clone_into(&mut summary.output);
+    name.clone_into(&mut summary.output);
     summary.threads = pool.current_num_threads();
     summary.elapsed_s = started.elapsed().as_secs_f64();
     Ok(summary)

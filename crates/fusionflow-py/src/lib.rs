@@ -72,24 +72,16 @@ impl PyProgress {
     }
 }
 
-fn parse_binary(value: &str) -> PyResult<BinaryPolicy> {
-    match value {
-        "skip" => Ok(BinaryPolicy::Skip),
-        "text" => Ok(BinaryPolicy::Text),
-        _ => Err(InvalidParameter::new_err(format!(
-            "invalid parameter `binary`: {value:?} is not one of \"skip\", \"text\""
-        ))),
+/// Maps a string option onto its core enum, naming the parameter when it is not a choice.
+fn parse_choice<T: Copy>(name: &str, value: &str, choices: &[(&str, T)]) -> PyResult<T> {
+    if let Some((_, parsed)) = choices.iter().find(|(label, _)| *label == value) {
+        return Ok(*parsed);
     }
-}
-
-fn parse_format(value: &str) -> PyResult<OutputFormat> {
-    match value {
-        "text" => Ok(OutputFormat::Text),
-        "jsonl" => Ok(OutputFormat::Jsonl),
-        _ => Err(InvalidParameter::new_err(format!(
-            "invalid parameter `format`: {value:?} is not one of \"text\", \"jsonl\""
-        ))),
-    }
+    let labels: Vec<String> = choices.iter().map(|(label, _)| format!("{label:?}")).collect();
+    Err(InvalidParameter::new_err(format!(
+        "invalid parameter `{name}`: {value:?} is not one of {}",
+        labels.join(", ")
+    )))
 }
 
 /// Searches `inputs` and writes the matches into `output_dir`; returns the
@@ -137,11 +129,19 @@ fn grep(
             before_context,
             after_context,
             max_matches_per_file,
-            binary: parse_binary(binary)?,
+            binary: parse_choice(
+                "binary",
+                binary,
+                &[("skip", BinaryPolicy::Skip), ("text", BinaryPolicy::Text)],
+            )?,
             max_line_bytes,
         },
         output_dir,
-        format: parse_format(format)?,
+        format: parse_choice(
+            "format",
+            format,
+            &[("text", OutputFormat::Text), ("jsonl", OutputFormat::Jsonl)],
+        )?,
         threads,
     };
     let progress = progress.map_or_else(Progress::new, |p| p.inner.clone());

@@ -207,7 +207,7 @@ fn cancelled_run_fails_and_leaves_no_output() {
     let err = grep::run(&dir.request(&["ERROR"]), &progress).unwrap_err();
     assert!(matches!(err, Error::Cancelled), "{err}");
     assert!(!exists(&dir.output().join("matches.txt")));
-    assert!(!exists(&dir.output().join("matches.partial")));
+    assert!(!exists(&dir.output().join("matches.txt.partial")));
 }
 
 #[test]
