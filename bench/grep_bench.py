@@ -199,23 +199,24 @@ def sum_counts(out: bytes) -> int:
     return sum(int(line.rsplit(b":", 1)[1]) for line in out.splitlines() if line)
 
 
-def bench_rg(rg: str, tree: Tree, runs: int) -> Result:
-    res = Result("ripgrep", tree.name)
-    for i in range(runs):
-        with tempfile.TemporaryDirectory(prefix="rg-bench-") as out:
-            p = run(rg_cmd(rg, tree, "-n"), stdout_file=Path(out) / f"matches-{i}.txt")
-        if p.rc not in (0, 1):  # 1 = no match; 2 = error (may still have searched)
-            res.note = f"rg exit {p.rc}: {p.stderr.strip()[-300:]}"
-        res.seconds.append(p.wall)
-        res.rss_mb.append(p.maxrss_kb / 1024)
-        res.cpu_s.append(p.cpu)
+def time_rg(rg: str, tree: Tree, res: Result) -> None:
+    """One timed ripgrep run, its output written to a new file."""
+    with tempfile.TemporaryDirectory(prefix="rg-bench-") as out:
+        p = run(rg_cmd(rg, tree, "-n"), stdout_file=Path(out) / "matches.txt")
+    if p.rc not in (0, 1):  # 1 = no match; 2 = error (may still have searched)
+        res.note = f"rg exit {p.rc}: {p.stderr.strip()[-300:]}"
+    res.seconds.append(p.wall)
+    res.rss_mb.append(p.maxrss_kb / 1024)
+    res.cpu_s.append(p.cpu)
+
+
+def count_rg(rg: str, tree: Tree, res: Result) -> None:
     # Repeated: the -n count can differ between runs (see README, "match counts").
     counts = [count_lines(run(rg_cmd(rg, tree, "-n"), capture=True).stdout) for _ in range(3)]
     res.matches = counts[-1]
     res.extra["rg_n_counts"] = sorted(set(counts))
     res.extra["rg_c_total"] = sum_counts(run(rg_cmd(rg, tree, "-c"), capture=True).stdout)
     res.extra["rg_a_c_total"] = sum_counts(run(rg_cmd(rg, tree, "-a", "-c"), capture=True).stdout)
-    return res
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,24 +248,45 @@ def ff_once(tree: Tree, binary: str | None = None) -> tuple[Proc, dict]:
     return p, json.loads(p.stdout.decode().strip().splitlines()[-1])
 
 
-def bench_ff(tree: Tree, runs: int) -> Result:
-    res = Result("fusionflow", tree.name)
+def time_ff(tree: Tree, res: Result) -> None:
+    """One timed FusionFlow run (the library call only) in a fresh interpreter."""
     try:
-        for _ in range(runs):
-            p, data = ff_once(tree)
-            res.seconds.append(data["elapsed"])
-            res.rss_mb.append(p.maxrss_kb / 1024)
-            res.cpu_s.append(p.cpu)
-            res.extra.setdefault("process_wall_s", []).append(round(p.wall, 4))
-        summary = data["summary"]
-        res.matches = summary.get("matches")
-        res.extra["summary"] = summary
-        # Same search with binaries read as text: comparable to `rg -a -c`.
+        p, data = ff_once(tree)
+    except (RuntimeError, ValueError, KeyError) as e:
+        res.note = str(e)
+        return
+    res.seconds.append(data["elapsed"])
+    res.rss_mb.append(p.maxrss_kb / 1024)
+    res.cpu_s.append(p.cpu)
+    res.extra.setdefault("process_wall_s", []).append(round(p.wall, 4))
+    res.matches = data["summary"].get("matches")
+    res.extra["summary"] = data["summary"]
+
+
+def count_ff(tree: Tree, res: Result) -> None:
+    # Same search with binaries read as text: comparable to `rg -a -c`.
+    try:
         _, text = ff_once(tree, binary="text")
         res.extra["binary_text_matches"] = text["summary"].get("matches")
     except (RuntimeError, ValueError, KeyError) as e:
         res.note = str(e)
-    return res
+
+
+def bench_tree(rg: str | None, ff_ok: bool, tree: Tree, runs: int) -> list[Result]:
+    """Alternate the tools run by run, so that drift on a noisy machine hits both alike."""
+    rg_res = Result("ripgrep", tree.name) if rg else None
+    ff_res = Result("fusionflow", tree.name) if ff_ok else None
+    print(f"{tree.name} tree: {runs} alternating runs ...", flush=True)
+    for _ in range(runs):
+        if rg and rg_res:
+            time_rg(rg, tree, rg_res)
+        if ff_res:
+            time_ff(tree, ff_res)
+    if rg and rg_res:
+        count_rg(rg, tree, rg_res)
+    if ff_res:
+        count_ff(tree, ff_res)
+    return [r for r in (rg_res, ff_res) if r]
 
 
 def bench_cli(runs: int, rg: str | None, seed: int) -> list[Result]:
@@ -452,12 +474,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[Result] = []
     for t in trees.values():
-        if rg:
-            print(f"ripgrep on {t.name} ...", flush=True)
-            results.append(bench_rg(rg, t, args.runs))
-        if ff_ok:
-            print(f"fusionflow on {t.name} ...", flush=True)
-            results.append(bench_ff(t, args.runs))
+        results.extend(bench_tree(rg, ff_ok, t, args.runs))
     cli = bench_cli(args.runs, rg, args.seed)
     ratios = report(trees, results, cli)
 
