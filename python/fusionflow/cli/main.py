@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
@@ -56,23 +55,28 @@ def _type_name(spec: dict) -> str:
 cli.add_command(run)
 
 
-def main() -> None:
-    """Run the CLI: known errors become one line on stderr and an exit code, not a traceback."""
+def main() -> int:
+    """Run the CLI and return the exit code.
+
+    Known errors become one line on stderr and an exit code, never a traceback.
+    """
     from fusionflow.cli.errors import exit_code_for, one_line
 
     try:
-        cli.main(standalone_mode=False)
+        result = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as e:
         e.show()
-        sys.exit(e.exit_code)
+        return e.exit_code
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
-        sys.exit(130)
+        return 130
     except Exception as e:  # the last line of defence (re-raises under FUSIONFLOW_DEBUG)
         if os.environ.get("FUSIONFLOW_DEBUG"):
             raise
         click.echo(f"error: {one_line(e)}", err=True)
-        sys.exit(exit_code_for(e))
+        return exit_code_for(e)
+    # click returns the exit code of `--help` and friends, None after a command.
+    return result if isinstance(result, int) else 0
