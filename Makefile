@@ -21,6 +21,8 @@ lint:
 	cargo doc --no-deps -p fusionflow-core --quiet
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy
+	$(PYTHON) -m mypy.stubtest fusionflow._core
 
 test-rust:
 	cargo test -p fusionflow-core

@@ -2,6 +2,9 @@
 
 from collections.abc import Sequence
 from os import PathLike
+from typing import final
+
+__all__ = ["Cancelled", "FusionFlowError", "InvalidParameter", "Progress", "__version__", "grep"]
 
 __version__: str
 
@@ -9,6 +12,7 @@ class FusionFlowError(Exception): ...
 class InvalidParameter(FusionFlowError): ...
 class Cancelled(FusionFlowError): ...
 
+@final
 class Progress:
     def __init__(self) -> None: ...
     def snapshot(self) -> dict[str, int]: ...

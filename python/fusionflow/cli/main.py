@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -42,7 +43,7 @@ def pipelines(as_json: bool) -> None:
             )
 
 
-def _type_name(spec: dict) -> str:
+def _type_name(spec: dict[str, Any]) -> str:
     if "enum" in spec:
         return "|".join(spec["enum"])
     if "anyOf" in spec:

@@ -101,7 +101,7 @@ def _warn_skips(summary: dict[str, Any]) -> None:
 
 def _run_with_progress(
     pipeline: str, inputs: list[str], params: dict[str, Any], output: str
-) -> dict:
+) -> dict[str, Any]:
     """Run in a worker thread; the main thread draws progress and turns Ctrl-C into a cancel."""
     import fusionflow
 
@@ -125,7 +125,8 @@ def _run_with_progress(
         worker.join()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["summary"]
+    summary: dict[str, Any] = outcome["summary"]
+    return summary
 
 
 def _draw_progress(progress: Progress, running: Callable[[], bool]) -> None:
