@@ -101,7 +101,7 @@ def test_warns_about_what_was_not_searched(tmp_path: Path) -> None:
     (tmp_path / "in" / "core.bin").write_bytes(b"ERROR\x00\x01")
     done = fusionflow_cli("run", "grep", tmp_path / "in", "-e", "ERROR", "-o", tmp_path / "out")
     assert done.returncode == 0
-    assert "warning: 1 binary files not searched" in done.stderr
+    assert "warning: 1 binary file not searched" in done.stderr
 
 
 def test_pipelines_lists_parameters() -> None:

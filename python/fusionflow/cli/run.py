@@ -90,13 +90,14 @@ def _report_grep(summary: dict[str, Any], output: str) -> None:
 
 def _warn_skips(summary: dict[str, Any]) -> None:
     """Say what was not searched, so that nothing is left out silently."""
-    for key, what in (
-        ("skipped_binary", "binary files not searched (see --binary)"),
-        ("errors", "files with errors"),
-        ("skipped", "paths skipped while listing"),
+    for key, noun, what in (
+        ("skipped_binary", "binary file", "not searched (see --binary)"),
+        ("errors", "file", "with errors"),
+        ("skipped", "path", "skipped while listing"),
     ):
-        if summary.get(key):
-            click.echo(f"warning: {len(summary[key])} {what}; see summary.json", err=True)
+        if count := len(summary.get(key) or ()):
+            plural = "" if count == 1 else "s"
+            click.echo(f"warning: {count} {noun}{plural} {what}; see summary.json", err=True)
 
 
 def _run_with_progress(
