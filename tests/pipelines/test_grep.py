@@ -128,3 +128,27 @@ def test_skipped_binaries_account_for_every_difference_from_ripgrep(
     assert not skipped & set(ours)
     assert {path: n for path, n in theirs.items() if path not in skipped} == ours
     assert summary["files_total"] == summary["files_scanned"] + len(skipped)
+
+
+def test_matches_txt_equals_ripgrep_output_line_for_line(
+    rg: str, log_corpus: Path, tmp_path: Path
+) -> None:
+    """Same lines, line numbers and bytes (latin-1, 1 MB lines) as ``rg -n``, in path order."""
+    params = {"patterns": ["ERROR", "FATAL"], "binary": "text"}
+    fusionflow.run("grep", [log_corpus], params, tmp_path)
+    ours = (tmp_path / "matches.txt").read_bytes().split(b"\n")[:-1]  # bytes: \r is data
+    done = subprocess.run(
+        [rg, "-n", "-z", "-a", "--no-ignore", "-e", "ERROR", "-e", "FATAL", str(log_corpus)],
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    theirs = done.stdout.split(b"\n")[:-1]
+
+    # ripgrep prints files in the order its threads finish them; we print in path order.
+    def by_path(line: bytes) -> tuple[bytes, int]:
+        path, number, _ = line.split(b":", 2)
+        return path, int(number)
+
+    assert sorted(theirs, key=by_path) == ours
+    assert len(ours) > 300
