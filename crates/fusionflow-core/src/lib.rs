@@ -24,6 +24,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod csv;
 mod error;
 pub mod grep;
 mod progress;

@@ -1,0 +1,3 @@
+//! The `csv-aggregate` kernel: streaming CSV reading and mergeable aggregation.
+
+pub mod records;
