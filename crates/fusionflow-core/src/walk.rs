@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use globset::{GlobSet, GlobSetBuilder};
 use jwalk::{Parallelism, WalkDirGeneric};
 use rayon::ThreadPool;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
@@ -34,7 +34,7 @@ pub struct InputFile {
 }
 
 /// A path that was left out, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     /// The path, lossily converted to UTF-8 for reporting.
     pub path: String,

@@ -1,3 +1,633 @@
 //! The `csv-aggregate` kernel: streaming CSV reading and mergeable aggregation.
+//!
+//! Every file is read once, in parallel, into a partial [`AggregateState`];
+//! partial states merge in input order, so the answer is the same bytes
+//! whatever the thread count, and shards computed on different machines merge
+//! to exactly the single-process answer.
 
+mod accumulate;
 pub mod records;
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+pub use accumulate::{parse_number, Accumulator, Number};
+use records::{Record, Records};
+
+use crate::walk::{InputFile, Skipped, WalkOptions};
+use crate::{read, thread_pool, Error, Progress, Result};
+
+/// An aggregate function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Rows (no column), or non-null values of a column.
+    Count,
+    /// Sum of a numeric column.
+    Sum,
+    /// Mean of a numeric column.
+    Mean,
+    /// Smallest value (numeric if every value is a number).
+    Min,
+    /// Largest value (numeric if every value is a number).
+    Max,
+    /// Empty or missing values.
+    NullCount,
+}
+
+impl Op {
+    /// The name used in parameters and output column names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Count => "count",
+            Op::Sum => "sum",
+            Op::Mean => "mean",
+            Op::Min => "min",
+            Op::Max => "max",
+            Op::NullCount => "null_count",
+        }
+    }
+
+    fn needs_numbers(self) -> bool {
+        matches!(self, Op::Sum | Op::Mean)
+    }
+}
+
+/// One output column: an operation over a column (or over rows, for `count`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metric {
+    /// The function.
+    pub op: Op,
+    /// The input column; `None` only for `count` of rows.
+    pub column: Option<String>,
+}
+
+impl Metric {
+    /// The output column's name, like `sum_quantity` or `count`.
+    pub fn output_name(&self) -> String {
+        match &self.column {
+            Some(column) => format!("{}_{column}", self.op.name()),
+            None => self.op.name().to_owned(),
+        }
+    }
+}
+
+/// What to do with a malformed row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnBadRows {
+    /// Leave it out of every aggregate, count it and keep a sample.
+    #[default]
+    Skip,
+    /// Fail the run at the first one.
+    Fail,
+}
+
+/// How to aggregate. Validate with [`AggregateOptions::validate`].
+#[derive(Clone, Debug)]
+pub struct AggregateOptions {
+    /// Columns whose values form the groups (none: one group).
+    pub group_by: Vec<String>,
+    /// Output metrics (none: just the row count per group).
+    pub metrics: Vec<Metric>,
+    /// Field separator.
+    pub delimiter: u8,
+    /// See [`OnBadRows`].
+    pub on_bad_rows: OnBadRows,
+    /// Longer rows are bad rows; bounds memory.
+    pub max_row_bytes: usize,
+    /// How many bad rows to keep as samples.
+    pub bad_row_samples: usize,
+}
+
+impl Default for AggregateOptions {
+    fn default() -> Self {
+        AggregateOptions {
+            group_by: Vec::new(),
+            metrics: Vec::new(),
+            delimiter: b',',
+            on_bad_rows: OnBadRows::Skip,
+            max_row_bytes: 16 << 20,
+            bad_row_samples: 20,
+        }
+    }
+}
+
+impl AggregateOptions {
+    /// Checks the options; the metrics to compute (a row count when none given).
+    pub fn validate(&self) -> Result<Vec<Metric>> {
+        for metric in &self.metrics {
+            if metric.column.is_none() && metric.op != Op::Count {
+                return Err(Error::invalid(
+                    "metrics",
+                    format!("{} needs a column", metric.op.name()),
+                ));
+            }
+        }
+        if matches!(self.delimiter, b'"' | b'\n' | b'\r') {
+            return Err(Error::invalid("delimiter", "must not be a quote or a line break"));
+        }
+        if self.metrics.is_empty() {
+            return Ok(vec![Metric { op: Op::Count, column: None }]);
+        }
+        Ok(self.metrics.clone())
+    }
+}
+
+/// A malformed row, located.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadRowSample {
+    /// The file.
+    pub path: String,
+    /// Its line (1-based).
+    pub line: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A partial or complete aggregation: mergeable and serializable.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AggregateState {
+    /// Accumulators per group, keyed by the encoded group values.
+    #[serde(with = "entries")]
+    pub groups: FxHashMap<Box<[u8]>, Vec<Accumulator>>,
+    /// Files read (including empty ones).
+    pub files: u64,
+    /// Files with a header row (empty files have none).
+    pub files_with_header: u64,
+    /// Well-formed rows aggregated.
+    pub rows: u64,
+    /// Malformed rows left out.
+    pub bad_rows: u64,
+    /// The first malformed rows, in input order.
+    pub bad_row_samples: Vec<BadRowSample>,
+    /// For each header column, how many files have it.
+    pub columns: BTreeMap<String, u64>,
+}
+
+impl AggregateState {
+    /// Folds `later` (from inputs after this state's) into this one.
+    pub fn merge(&mut self, later: AggregateState, max_samples: usize) {
+        for (key, accumulators) in later.groups {
+            match self.groups.get_mut(&key) {
+                Some(mine) => mine.iter_mut().zip(&accumulators).for_each(|(a, b)| a.merge(b)),
+                None => {
+                    self.groups.insert(key, accumulators);
+                }
+            }
+        }
+        self.files += later.files;
+        self.files_with_header += later.files_with_header;
+        self.rows += later.rows;
+        self.bad_rows += later.bad_rows;
+        let room = max_samples.saturating_sub(self.bad_row_samples.len());
+        self.bad_row_samples.extend(later.bad_row_samples.into_iter().take(room));
+        for (column, files) in later.columns {
+            *self.columns.entry(column).or_default() += files;
+        }
+    }
+
+    /// Rows of the result: decoded group values then metric values, sorted by
+    /// the group values (numerically where both are numbers, nulls last).
+    pub fn result_rows(&self) -> Vec<ResultRow<'_>> {
+        let mut rows: Vec<_> =
+            self.groups.iter().map(|(key, accs)| (decode_key(key), accs.as_slice())).collect();
+        rows.sort_by(|a, b| compare_keys(&a.0, &b.0));
+        rows
+    }
+}
+
+/// One row of the result: the group's values (`None` for null) and its metrics.
+pub type ResultRow<'a> = (Vec<Option<Vec<u8>>>, &'a [Accumulator]);
+
+/// Group keys: per column, `0` for null or `1`, a u32 length and the bytes.
+fn encode_key(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        None => out.push(0),
+        Some(bytes) => {
+            out.push(1);
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+    }
+}
+
+fn decode_key(mut key: &[u8]) -> Vec<Option<Vec<u8>>> {
+    let mut values = Vec::new();
+    while let Some((&tag, rest)) = key.split_first() {
+        if tag == 0 {
+            values.push(None);
+            key = rest;
+        } else {
+            let (len, rest) = rest.split_at(4);
+            let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+            values.push(Some(rest[..len].to_vec()));
+            key = &rest[len..];
+        }
+    }
+    values
+}
+
+fn compare_keys(left: &[Option<Vec<u8>>], right: &[Option<Vec<u8>>]) -> CmpOrdering {
+    for (mine, theirs) in left.iter().zip(right) {
+        let order = match (mine, theirs) {
+            (None, None) => CmpOrdering::Equal,
+            (None, Some(_)) => CmpOrdering::Greater,
+            (Some(_), None) => CmpOrdering::Less,
+            (Some(mine), Some(theirs)) => match (parse_number(mine), parse_number(theirs)) {
+                (Some(a), Some(b)) => {
+                    as_f64(a).total_cmp(&as_f64(b)).then_with(|| mine.cmp(theirs))
+                }
+                _ => mine.cmp(theirs),
+            },
+        };
+        if order != CmpOrdering::Equal {
+            return order;
+        }
+    }
+    CmpOrdering::Equal
+}
+
+fn as_f64(number: Number) -> f64 {
+    match number {
+        Number::Int(i) => i as f64,
+        Number::Float(f) => f,
+    }
+}
+
+/// Serializes the group map as a sorted list, so that JSON can hold it and
+/// the bytes are deterministic.
+mod entries {
+    use rustc_hash::FxHashMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Accumulator;
+
+    type Groups = FxHashMap<Box<[u8]>, Vec<Accumulator>>;
+
+    pub fn serialize<S: Serializer>(groups: &Groups, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<_> = groups.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        entries.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Groups, D::Error> {
+        let entries = Vec::<(Box<[u8]>, Vec<Accumulator>)>::deserialize(deserializer)?;
+        Ok(entries.into_iter().collect())
+    }
+}
+
+/// Everything one aggregation run needs.
+#[derive(Clone, Debug, Default)]
+pub struct AggregateRequest {
+    /// Files and directories to read.
+    pub inputs: Vec<PathBuf>,
+    /// How to discover files under directories.
+    pub walk: WalkOptions,
+    /// What to compute.
+    pub options: AggregateOptions,
+    /// Where `aggregate.csv` is written (created if missing).
+    pub output_dir: PathBuf,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+}
+
+/// A file that could not be read, or not to the end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileError {
+    /// The file.
+    pub path: String,
+    /// What went wrong. Rows read before the error are kept.
+    pub error: String,
+}
+
+/// The result of a run: the contents of `summary.json`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AggregateSummary {
+    /// Files found.
+    pub files_total: u64,
+    /// Files read to the end.
+    pub files_read: u64,
+    /// Well-formed rows aggregated.
+    pub rows: u64,
+    /// Malformed rows left out.
+    pub bad_rows: u64,
+    /// The first malformed rows as `path:line: reason`.
+    pub bad_row_samples: Vec<String>,
+    /// Groups in the result.
+    pub groups: u64,
+    /// For each header column, how many files have it.
+    pub columns: BTreeMap<String, u64>,
+    /// Columns that some files (with a header) lack (their values count as nulls there).
+    pub columns_missing_in_some_files: Vec<String>,
+    /// Files that failed.
+    pub errors: Vec<FileError>,
+    /// Paths left out during discovery.
+    pub skipped: Vec<Skipped>,
+    /// The output file's name.
+    pub output: String,
+    /// Wall time in seconds.
+    pub elapsed_s: f64,
+}
+
+/// One shard's work: the merged state of some inputs, and what went wrong.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Partial {
+    /// The aggregation state.
+    pub state: AggregateState,
+    /// Files found.
+    pub files_total: u64,
+    /// Files that failed.
+    pub errors: Vec<FileError>,
+    /// Paths left out during discovery.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Partial {
+    /// Folds `later` (a shard of later inputs) into this one.
+    pub fn merge(&mut self, later: Partial, max_samples: usize) {
+        self.state.merge(later.state, max_samples);
+        self.files_total += later.files_total;
+        self.errors.extend(later.errors);
+        self.skipped.extend(later.skipped);
+    }
+}
+
+/// Lists the inputs and aggregates them in parallel, writing nothing.
+pub fn aggregate(request: &AggregateRequest, progress: &Progress) -> Result<Partial> {
+    let metrics = request.options.validate()?;
+    let walker = request.walk.build()?;
+    let pool = thread_pool(request.threads)?;
+    let listing = walker.list(&request.inputs, &pool)?;
+    progress.set_plan(listing.files.len() as u64, listing.total_bytes());
+    let plan = Plan { options: &request.options, metrics: &metrics };
+    let (state, errors) = plan.aggregate_all(&listing.files, &pool, progress)?;
+    Ok(Partial { state, files_total: listing.files.len() as u64, errors, skipped: listing.skipped })
+}
+
+/// Writes `aggregate.csv` for a (merged) partial and returns the summary.
+pub fn finish(request: &AggregateRequest, partial: Partial) -> Result<AggregateSummary> {
+    let metrics = request.options.validate()?;
+    let plan = Plan { options: &request.options, metrics: &metrics };
+    fs::create_dir_all(&request.output_dir).map_err(|e| Error::io(&request.output_dir, e))?;
+    let path = request.output_dir.join("aggregate.csv");
+    write_result(&path, &plan, &partial.state).map_err(|e| Error::io(&path, e))?;
+    let Partial { state, files_total, errors, skipped } = partial;
+    Ok(AggregateSummary {
+        files_total,
+        files_read: files_total - errors.len() as u64,
+        rows: state.rows,
+        bad_rows: state.bad_rows,
+        bad_row_samples: state
+            .bad_row_samples
+            .iter()
+            .map(|s| format!("{}:{}: {}", s.path, s.line, s.reason))
+            .collect(),
+        groups: state.groups.len() as u64,
+        columns_missing_in_some_files: state
+            .columns
+            .iter()
+            .filter(|(_, &n)| n < state.files_with_header)
+            .map(|(c, _)| c.clone())
+            .collect(),
+        columns: state.columns,
+        errors,
+        skipped,
+        output: "aggregate.csv".to_owned(),
+        elapsed_s: 0.0,
+    })
+}
+
+/// Lists the inputs, aggregates them in parallel and writes `aggregate.csv`.
+pub fn run(request: &AggregateRequest, progress: &Progress) -> Result<AggregateSummary> {
+    let started = Instant::now();
+    let partial = aggregate(request, progress)?;
+    let mut summary = finish(request, partial)?;
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Validated options, shared by the workers.
+struct Plan<'a> {
+    options: &'a AggregateOptions,
+    metrics: &'a [Metric],
+}
+
+/// One file's partial state, and the error that stopped it early, if any.
+struct FileOutcome {
+    state: AggregateState,
+    error: Option<String>,
+}
+
+impl Plan<'_> {
+    fn aggregate_all(
+        &self,
+        files: &[InputFile],
+        pool: &rayon::ThreadPool,
+        progress: &Progress,
+    ) -> Result<(AggregateState, Vec<FileError>)> {
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let merger = Mutex::new(OrderedMerge::new(self.options.bad_row_samples));
+        pool.in_place_scope(|scope| {
+            for _ in 0..pool.current_num_threads() {
+                let (next, stop, merger) = (&next, &stop, &merger);
+                scope.spawn(move |_| {
+                    while !stop.load(Ordering::Relaxed) && !progress.is_cancelled() {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(index) else { break };
+                        let outcome = self.aggregate_file(file, progress);
+                        progress.add_file();
+                        let fail_fast = self.options.on_bad_rows == OnBadRows::Fail
+                            && (outcome.error.is_some() || outcome.state.bad_rows > 0);
+                        let mut merger = merger.lock().unwrap_or_else(PoisonError::into_inner);
+                        merger.accept(index, file, outcome);
+                        if fail_fast {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        if progress.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let merger = merger.into_inner().unwrap_or_else(PoisonError::into_inner);
+        if self.options.on_bad_rows == OnBadRows::Fail {
+            if let Some(first) = merger.state.bad_row_samples.first() {
+                return Err(Error::invalid(
+                    "on_bad_rows",
+                    format!("bad row at {}:{}: {}", first.path, first.line, first.reason),
+                ));
+            }
+        }
+        Ok((merger.state, merger.errors))
+    }
+
+    fn aggregate_file(&self, file: &InputFile, progress: &Progress) -> FileOutcome {
+        let mut state = AggregateState { files: 1, ..AggregateState::default() };
+        let outcome = read::open(&file.path, progress)
+            .and_then(|reader| self.read_rows(reader, file, &mut state));
+        FileOutcome { state, error: outcome.err().map(|e| e.to_string()) }
+    }
+
+    fn read_rows(
+        &self,
+        reader: impl io::Read,
+        file: &InputFile,
+        state: &mut AggregateState,
+    ) -> io::Result<()> {
+        let options = self.options;
+        let mut records = Records::new(reader, options.delimiter, options.max_row_bytes);
+        let path = || file.path.to_string_lossy().into_owned();
+        // The header names the columns of this file.
+        let header: Vec<String> = loop {
+            match records.next_record()? {
+                None => return Ok(()),
+                Some(Record::Row { fields, .. }) => {
+                    break fields
+                        .iter()
+                        .map(|f| String::from_utf8_lossy(f).trim().to_owned())
+                        .collect()
+                }
+                Some(Record::Bad { line, reason }) => {
+                    self.bad(state, path(), line, reason.to_string());
+                }
+            }
+        };
+        state.files_with_header += 1;
+        for name in &header {
+            *state.columns.entry(name.clone()).or_default() += 1;
+        }
+        let position = |name: &str| header.iter().position(|h| h == name);
+        let key_positions: Vec<Option<usize>> =
+            options.group_by.iter().map(|c| position(c)).collect();
+        let metric_positions: Vec<Option<usize>> =
+            self.metrics.iter().map(|m| m.column.as_deref().and_then(position)).collect();
+        records.expect_fields(header.len());
+
+        let mut key = Vec::new();
+        let mut numbers: Vec<Option<Number>> = vec![None; self.metrics.len()];
+        while let Some(record) = records.next_record()? {
+            let (line, fields) = match record {
+                Record::Row { line, fields } => (line, fields),
+                Record::Bad { line, reason } => {
+                    self.bad(state, path(), line, reason.to_string());
+                    continue;
+                }
+            };
+            let value = |position: Option<usize>| {
+                position.and_then(|p| fields.get(p)).filter(|f| !f.is_empty())
+            };
+            // Validate every value first, so that a bad row changes no aggregate.
+            let mut bad_value = None;
+            for (i, metric) in self.metrics.iter().enumerate() {
+                let field = value(metric_positions[i]);
+                numbers[i] = field.and_then(parse_number);
+                if metric.op.needs_numbers() && field.is_some() && numbers[i].is_none() {
+                    bad_value.clone_from(&metric.column);
+                    break;
+                }
+            }
+            if let Some(column) = bad_value {
+                self.bad(state, path(), line, format!("not a number in column {column:?}"));
+                continue;
+            }
+            key.clear();
+            for &position in &key_positions {
+                encode_key(&mut key, value(position));
+            }
+            let accumulators = match state.groups.get_mut(key.as_slice()) {
+                Some(accumulators) => accumulators,
+                None => state.groups.entry(key.clone().into_boxed_slice()).or_insert_with(|| {
+                    self.metrics.iter().map(|m| Accumulator::new(m.op)).collect()
+                }),
+            };
+            for (i, accumulator) in accumulators.iter_mut().enumerate() {
+                let counts_rows = self.metrics[i].column.is_none();
+                accumulator.add(value(metric_positions[i]), numbers[i], counts_rows);
+            }
+            state.rows += 1;
+        }
+        Ok(())
+    }
+
+    fn bad(&self, state: &mut AggregateState, path: String, line: u64, reason: String) {
+        state.bad_rows += 1;
+        if state.bad_row_samples.len() < self.options.bad_row_samples {
+            state.bad_row_samples.push(BadRowSample { path, line, reason });
+        }
+    }
+}
+
+/// Merges per-file states in input order, whatever order they finish in.
+struct OrderedMerge {
+    state: AggregateState,
+    pending: BTreeMap<usize, (String, FileOutcome)>,
+    next: usize,
+    errors: Vec<FileError>,
+    max_samples: usize,
+}
+
+impl OrderedMerge {
+    fn new(max_samples: usize) -> Self {
+        OrderedMerge {
+            state: AggregateState::default(),
+            pending: BTreeMap::new(),
+            next: 0,
+            errors: Vec::new(),
+            max_samples,
+        }
+    }
+
+    fn accept(&mut self, index: usize, file: &InputFile, outcome: FileOutcome) {
+        self.pending.insert(index, (file.path.to_string_lossy().into_owned(), outcome));
+        while let Some((path, outcome)) = self.pending.remove(&self.next) {
+            self.next += 1;
+            if let Some(error) = outcome.error {
+                self.errors.push(FileError { path, error });
+            }
+            self.state.merge(outcome.state, self.max_samples);
+        }
+    }
+}
+
+/// Writes the sorted result as CSV.
+fn write_result(path: &std::path::Path, plan: &Plan<'_>, state: &AggregateState) -> io::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    let header =
+        plan.options.group_by.iter().cloned().chain(plan.metrics.iter().map(Metric::output_name));
+    write_csv_row(&mut out, header.map(String::into_bytes))?;
+    for (key, accumulators) in state.result_rows() {
+        let fields = key
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .chain(accumulators.iter().map(Accumulator::render));
+        write_csv_row(&mut out, fields)?;
+    }
+    out.flush()
+}
+
+fn write_csv_row(out: &mut impl Write, fields: impl Iterator<Item = Vec<u8>>) -> io::Result<()> {
+    for (i, field) in fields.enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        let text = String::from_utf8_lossy(&field);
+        if text.contains([',', '"', '\n', '\r']) {
+            write!(out, "\"{}\"", text.replace('"', "\"\""))?;
+        } else {
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    out.write_all(b"\n")
+}
