@@ -99,8 +99,12 @@ pub struct AggregateOptions {
     pub group_by: Vec<String>,
     /// Output metrics (none: just the row count per group).
     pub metrics: Vec<Metric>,
-    /// Field separator.
-    pub delimiter: u8,
+    /// Field separator; `None` detects it per file from the header line
+    /// (the most frequent of `,` `;` tab `|` outside quotes).
+    pub delimiter: Option<u8>,
+    /// Text encoding of the input, e.g. `windows-1252` or `latin1`; `None`
+    /// reads UTF-8 (a UTF-8 BOM is skipped; UTF-16 with a BOM is transcoded).
+    pub encoding: Option<String>,
     /// See [`OnBadRows`].
     pub on_bad_rows: OnBadRows,
     /// Longer rows are bad rows; bounds memory.
@@ -114,7 +118,8 @@ impl Default for AggregateOptions {
         AggregateOptions {
             group_by: Vec::new(),
             metrics: Vec::new(),
-            delimiter: b',',
+            delimiter: None,
+            encoding: None,
             on_bad_rows: OnBadRows::Skip,
             max_row_bytes: 16 << 20,
             bad_row_samples: 20,
@@ -133,8 +138,13 @@ impl AggregateOptions {
                 ));
             }
         }
-        if matches!(self.delimiter, b'"' | b'\n' | b'\r') {
+        if matches!(self.delimiter, Some(b'"' | b'\n' | b'\r')) {
             return Err(Error::invalid("delimiter", "must not be a quote or a line break"));
+        }
+        if let Some(label) = &self.encoding {
+            if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() {
+                return Err(Error::invalid("encoding", format!("unknown encoding {label:?}")));
+            }
         }
         if self.metrics.is_empty() {
             return Ok(vec![Metric { op: Op::Count, column: None }]);
@@ -487,7 +497,23 @@ impl Plan<'_> {
         state: &mut AggregateState,
     ) -> io::Result<()> {
         let options = self.options;
-        let mut records = Records::new(reader, options.delimiter, options.max_row_bytes);
+        let encoding = options
+            .encoding
+            .as_deref()
+            .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()));
+        // Transcodes to UTF-8 (and strips a BOM) on the fly.
+        let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .encoding(encoding)
+            .utf8_passthru(true)
+            .strip_bom(true)
+            .build(reader);
+        let mut input = io::BufReader::with_capacity(256 * 1024, decoded);
+        // The header line (or its first 64 KiB) is read ahead to sniff the delimiter.
+        let mut head = Vec::new();
+        io::BufRead::read_until(&mut io::Read::take(&mut input, 64 * 1024), b'\n', &mut head)?;
+        let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(&head));
+        let input = io::Read::chain(io::Cursor::new(head), input);
+        let mut records = Records::new(input, delimiter, options.max_row_bytes);
         let path = || file.path.to_string_lossy().into_owned();
         // The header names the columns of this file.
         let header: Vec<String> = loop {
@@ -599,6 +625,25 @@ impl OrderedMerge {
             self.state.merge(outcome.state, self.max_samples);
         }
     }
+}
+
+/// The most frequent candidate delimiter outside quotes on the first line
+/// (a comma when none appears).
+fn sniff_delimiter(start: &[u8]) -> u8 {
+    let line = start.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0), (b'|', 0)];
+    let mut quoted = false;
+    for &byte in line {
+        if byte == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(entry) = counts.iter_mut().find(|(d, _)| *d == byte) {
+                entry.1 += 1;
+            }
+        }
+    }
+    // The first candidate wins ties, so a line without any gives a comma.
+    counts.iter().rev().max_by_key(|(_, n)| *n).map_or(b',', |(d, _)| *d)
 }
 
 /// Writes the sorted result as CSV.

@@ -186,3 +186,20 @@ proptest! {
         prop_assert_eq!(sharded, text);
     }
 }
+
+#[test]
+fn delimiters_are_detected_per_file_and_latin1_is_transcoded() {
+    let dir = Dir::new();
+    dir.write("semi.csv", "city;amount\n\"Lyon; centre\";2\n");
+    dir.write("tab.tsv", "city\tamount\nLyon\t3\n");
+    dir.write("latin1.csv", b"city,amount\nZ\xfcrich,4\n");
+    let mut request = request(&dir, &["city"], vec![metric(Op::Sum, "amount")]);
+    request.options.encoding = Some("windows-1252".into());
+    let (summary, text) = run(&dir, &request);
+    assert_eq!(text, "city,sum_amount\nLyon,3\nLyon; centre,2\nZürich,4\n");
+    assert_eq!(summary.bad_rows, 0);
+
+    request.options.encoding = Some("klingon".into());
+    let err = csv::run(&request, &Progress::new()).unwrap_err();
+    assert!(err.to_string().contains("unknown encoding"), "{err}");
+}
