@@ -4,7 +4,15 @@ from collections.abc import Sequence
 from os import PathLike
 from typing import final
 
-__all__ = ["Cancelled", "FusionFlowError", "InvalidParameter", "Progress", "__version__", "grep"]
+__all__ = [
+    "Cancelled",
+    "FusionFlowError",
+    "InvalidParameter",
+    "Progress",
+    "__version__",
+    "csv_aggregate",
+    "grep",
+]
 
 __version__: str
 
@@ -39,6 +47,24 @@ def grep(
     hidden: bool = False,
     follow_symlinks: bool = False,
     format: str = "text",
+    threads: int = 0,
+    progress: Progress | None = None,
+) -> str: ...
+def csv_aggregate(
+    inputs: Sequence[str | PathLike[str]],
+    output_dir: str | PathLike[str],
+    *,
+    group_by: Sequence[str] = ...,
+    metrics: Sequence[tuple[str, str | None]] = ...,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    on_bad_rows: str = "skip",
+    max_row_bytes: int = ...,
+    bad_row_samples: int = 20,
+    include: Sequence[str] = ...,
+    exclude: Sequence[str] = ...,
+    hidden: bool = False,
+    follow_symlinks: bool = False,
     threads: int = 0,
     progress: Progress | None = None,
 ) -> str: ...

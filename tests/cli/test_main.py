@@ -107,7 +107,8 @@ def test_warns_about_what_was_not_searched(tmp_path: Path) -> None:
 def test_pipelines_lists_parameters() -> None:
     done = fusionflow_cli("pipelines")
     assert done.returncode == 0
-    assert done.stdout.startswith("grep:")
+    assert done.stdout.startswith("csv-aggregate:")
+    assert "\ngrep:" in done.stdout
     assert "patterns" in done.stdout
     assert "ignore_case" in done.stdout
     schemas = json.loads(fusionflow_cli("pipelines", "--json").stdout)
@@ -123,3 +124,28 @@ def test_module_entry_point_is_the_same_cli() -> None:
     )
     assert done.returncode == 0
     assert fusionflow.__version__ in done.stdout
+
+
+def test_csv_aggregate_from_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("region;qty\nnorth;2\nnorth;3\nsouth;x\n")
+    done = fusionflow_cli(
+        "run",
+        "csv-aggregate",
+        tmp_path / "in",
+        "-g",
+        "region",
+        "-m",
+        "sum:qty",
+        "-m",
+        "count",
+        "-o",
+        tmp_path / "out",
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "aggregate.csv").read_text() == "region,sum_qty,count\nnorth,5,2\n"
+    assert "2 rows in 1 files -> 1 groups" in done.stderr
+    assert "warning: 1 bad rows left out, first:" in done.stderr
+    bad = fusionflow_cli("run", "csv-aggregate", tmp_path / "in", "-m", "avg:qty", "-o", tmp_path)
+    assert bad.returncode == 2
+    assert "error: invalid parameter `metrics`" in bad.stderr

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use fusionflow_core::csv::{AggregateOptions, AggregateRequest, Metric, OnBadRows, Op};
 use fusionflow_core::grep::{BinaryPolicy, GrepOptions, GrepRequest, OutputFormat};
 use fusionflow_core::walk::WalkOptions;
 use fusionflow_core::{Error, Progress};
@@ -150,6 +151,80 @@ fn grep(
     serde_json::to_string(&summary).map_err(|e| PyOSError::new_err(e.to_string()))
 }
 
+/// Aggregates the CSV files under `inputs` and writes `aggregate.csv` into
+/// `output_dir`; returns the summary as a JSON string. `metrics` holds
+/// `(op, column)` pairs. See `fusionflow.pipelines.csv_aggregate`.
+#[pyfunction]
+#[pyo3(signature = (
+    inputs, output_dir, *, group_by=vec![], metrics=vec![], delimiter=None, encoding=None,
+    on_bad_rows="skip", max_row_bytes=16 << 20, bad_row_samples=20, include=vec![],
+    exclude=vec![], hidden=false, follow_symlinks=false, threads=0, progress=None,
+))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+fn csv_aggregate(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    output_dir: PathBuf,
+    group_by: Vec<String>,
+    metrics: Vec<(String, Option<String>)>,
+    delimiter: Option<char>,
+    encoding: Option<String>,
+    on_bad_rows: &str,
+    max_row_bytes: usize,
+    bad_row_samples: usize,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    hidden: bool,
+    follow_symlinks: bool,
+    threads: usize,
+    progress: Option<&PyProgress>,
+) -> PyResult<String> {
+    let ops = [
+        ("count", Op::Count),
+        ("sum", Op::Sum),
+        ("mean", Op::Mean),
+        ("min", Op::Min),
+        ("max", Op::Max),
+        ("null_count", Op::NullCount),
+    ];
+    let metrics = metrics
+        .into_iter()
+        .map(|(op, column)| Ok(Metric { op: parse_choice("metrics", &op, &ops)?, column }))
+        .collect::<PyResult<Vec<_>>>()?;
+    let delimiter = match delimiter {
+        Some(c) if c.is_ascii() => Some(c as u8),
+        Some(c) => {
+            return Err(InvalidParameter::new_err(format!(
+                "invalid parameter `delimiter`: {c:?} is not a single ASCII character"
+            )))
+        }
+        None => None,
+    };
+    let request = AggregateRequest {
+        inputs,
+        walk: WalkOptions { include, exclude, hidden, follow_symlinks },
+        options: AggregateOptions {
+            group_by,
+            metrics,
+            delimiter,
+            encoding,
+            on_bad_rows: parse_choice(
+                "on_bad_rows",
+                on_bad_rows,
+                &[("skip", OnBadRows::Skip), ("fail", OnBadRows::Fail)],
+            )?,
+            max_row_bytes,
+            bad_row_samples,
+        },
+        output_dir,
+        threads,
+    };
+    let progress = progress.map_or_else(Progress::new, |p| p.inner.clone());
+    let summary =
+        py.detach(|| fusionflow_core::csv::run(&request, &progress)).map_err(|e| to_py(&e))?;
+    serde_json::to_string(&summary).map_err(|e| PyOSError::new_err(e.to_string()))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -159,5 +234,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Cancelled", py.get_type::<Cancelled>())?;
     m.add_class::<PyProgress>()?;
     m.add_function(wrap_pyfunction!(grep, m)?)?;
+    m.add_function(wrap_pyfunction!(csv_aggregate, m)?)?;
     Ok(())
 }

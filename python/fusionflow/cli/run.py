@@ -78,6 +78,67 @@ def grep(inputs: tuple[str, ...], output: str, as_json: bool, format_: str, **op
         _report_grep(summary, output)
 
 
+@run.command("csv-aggregate")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-g", "--group-by", "group_by", multiple=True, help="Group by these columns (COL[,COL...])."
+)
+@click.option(
+    "-m",
+    "--metric",
+    "metrics",
+    multiple=True,
+    help="OP:COLUMN with OP one of count, sum, mean, min, max, null_count (repeatable).",
+)
+@click.option("-d", "--delimiter", help="Field separator (default: detected per file; 'tab').")
+@click.option("--encoding", help="Input encoding, e.g. latin1 (default: UTF-8).")
+@click.option(
+    "--on-bad-rows",
+    type=click.Choice(["skip", "fail"]),
+    default="skip",
+    show_default=True,
+    help="Leave malformed rows out (and report them), or stop.",
+)
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out files/dirs matching this glob.")
+@click.option("--hidden", is_flag=True, help="Read hidden files and directories.")
+@click.option(
+    "-L",
+    "--follow",
+    "follow_symlinks",
+    is_flag=True,
+    help="Follow symlinks inside trees (never outside the input root).",
+)
+@click.option("-o", "--output", required=True, help="Output directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def csv_aggregate(inputs: tuple[str, ...], output: str, as_json: bool, **options: Any) -> None:
+    """Aggregate CSV files (also .gz/.zst/.bz2) into one grouped aggregate.csv."""
+    delimiter = options["delimiter"]
+    params = {
+        **options,
+        "group_by": [
+            c.strip() for spec in options["group_by"] for c in spec.split(",") if c.strip()
+        ],
+        "metrics": list(options["metrics"]),
+        "delimiter": "\t" if delimiter in ("tab", "\\t") else delimiter,
+        "include": list(options["include"]),
+        "exclude": list(options["exclude"]),
+    }
+    summary = _run_with_progress("csv-aggregate", list(inputs), params, output)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(
+        f"{summary['rows']} rows in {summary['files_total']} files -> {summary['groups']} groups "
+        f"({summary['elapsed_s']:.2f} s) -> {output}/{summary['output']}",
+        err=True,
+    )
+    if summary["bad_rows"]:
+        first = summary["bad_row_samples"][0] if summary["bad_row_samples"] else ""
+        click.echo(f"warning: {summary['bad_rows']} bad rows left out, first: {first}", err=True)
+    _warn_skips(summary)
+
+
 def _report_grep(summary: dict[str, Any], output: str) -> None:
     click.echo(
         f"{summary['matches']} matching lines in {summary['files_matched']} of "

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 __all__ = ["Pipeline", "get", "names", "run_pipeline"]
 
 # name -> module defining PIPELINE
-_MODULES = {"grep": "fusionflow.pipelines.grep"}
+_MODULES = {
+    "csv-aggregate": "fusionflow.pipelines.csv_aggregate",
+    "grep": "fusionflow.pipelines.grep",
+}
 
 
 def names() -> list[str]:

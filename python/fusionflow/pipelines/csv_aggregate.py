@@ -1,0 +1,94 @@
+"""The ``csv-aggregate`` pipeline: many CSV files to one grouped summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fusionflow import _core
+from fusionflow.pipelines.base import Pipeline
+
+OPS = ("count", "sum", "mean", "min", "max", "null_count")
+
+
+class CsvAggregateParams(BaseModel):
+    """Parameters of ``csv-aggregate``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group_by: list[str] = Field(
+        default_factory=list, description="Columns whose values form the groups (none: one group)."
+    )
+    metrics: list[str] = Field(
+        default_factory=list,
+        description="Metrics as OP:COLUMN (OP one of count, sum, mean, min, max, null_count), "
+        "or 'count' for rows. None: the row count per group.",
+    )
+    delimiter: str | None = Field(
+        None, min_length=1, max_length=1, description="Field separator; detected per file if unset."
+    )
+    encoding: str | None = Field(
+        None, description="Input encoding, e.g. 'latin1' or 'windows-1252'; UTF-8 if unset."
+    )
+    on_bad_rows: Literal["skip", "fail"] = Field(
+        "skip", description="'skip' leaves malformed rows out and reports them; 'fail' stops."
+    )
+    include: list[str] = Field(default_factory=list, description="Only files matching these globs.")
+    exclude: list[str] = Field(
+        default_factory=list, description="Leave out files and directories matching these globs."
+    )
+    hidden: bool = Field(False, description="Read hidden files and directories in trees.")
+    follow_symlinks: bool = Field(
+        False, description="Follow symbolic links inside trees (never outside the input root)."
+    )
+    max_row_bytes: int = Field(
+        16 << 20, ge=1024, description="Longer rows are bad rows (bounds memory)."
+    )
+    bad_row_samples: int = Field(20, ge=0, le=10_000, description="Bad rows kept as samples.")
+
+    @field_validator("metrics")
+    @classmethod
+    def _check_metrics(cls, metrics: list[str]) -> list[str]:
+        for spec in metrics:
+            op, _, column = spec.partition(":")
+            if op not in OPS:
+                raise ValueError(f"{spec!r}: unknown operation {op!r} (one of {', '.join(OPS)})")
+            if not column and op != "count":
+                raise ValueError(f"{spec!r}: {op} needs a column, as {op}:COLUMN")
+        return metrics
+
+
+def execute(
+    inputs: list[str], params: CsvAggregateParams, output: Path, progress: _core.Progress | None
+) -> dict[str, Any]:
+    """Run the Rust kernel; it writes aggregate.csv itself and returns the summary."""
+    metrics = [(op, column or None) for op, _, column in (m.partition(":") for m in params.metrics)]
+    summary_json = _core.csv_aggregate(
+        inputs,
+        output,
+        group_by=params.group_by,
+        metrics=metrics,
+        delimiter=params.delimiter,
+        encoding=params.encoding,
+        on_bad_rows=params.on_bad_rows,
+        max_row_bytes=params.max_row_bytes,
+        bad_row_samples=params.bad_row_samples,
+        include=params.include,
+        exclude=params.exclude,
+        hidden=params.hidden,
+        follow_symlinks=params.follow_symlinks,
+        progress=progress,
+    )
+    summary: dict[str, Any] = json.loads(summary_json)
+    return summary
+
+
+PIPELINE = Pipeline(
+    name="csv-aggregate",
+    description="Aggregate many CSV files into one grouped summary (count, sum, mean, ...).",
+    params_model=CsvAggregateParams,
+    execute=execute,
+)
