@@ -186,6 +186,7 @@ fn csv_aggregate(
         ("min", Op::Min),
         ("max", Op::Max),
         ("null_count", Op::NullCount),
+        ("count_distinct", Op::CountDistinct),
     ];
     let metrics = metrics
         .into_iter()

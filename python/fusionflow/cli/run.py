@@ -88,7 +88,7 @@ def grep(inputs: tuple[str, ...], output: str, as_json: bool, format_: str, **op
     "--metric",
     "metrics",
     multiple=True,
-    help="OP:COLUMN with OP one of count, sum, mean, min, max, null_count (repeatable).",
+    help="OP:COLUMN, OP one of count, sum, mean, min, max, null_count, count_distinct.",
 )
 @click.option("-d", "--delimiter", help="Field separator (default: detected per file; 'tab').")
 @click.option("--encoding", help="Input encoding, e.g. latin1 (default: UTF-8).")

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::csv::distinct::Distinct;
 use crate::csv::Op;
 
 /// A value's parse as a number.
@@ -176,6 +177,8 @@ pub enum Accumulator {
     Max(Extreme),
     /// Null (empty or missing) values.
     NullCount(u64),
+    /// Distinct non-null values.
+    CountDistinct(Distinct),
 }
 
 impl Accumulator {
@@ -188,6 +191,7 @@ impl Accumulator {
             Op::Min => Accumulator::Min(Extreme::default()),
             Op::Max => Accumulator::Max(Extreme::default()),
             Op::NullCount => Accumulator::NullCount(0),
+            Op::CountDistinct => Accumulator::CountDistinct(Distinct::default()),
         }
     }
 
@@ -206,6 +210,7 @@ impl Accumulator {
             }
             (Accumulator::Min(e), Some(field)) => e.add(field, number, false),
             (Accumulator::Max(e), Some(field)) => e.add(field, number, true),
+            (Accumulator::CountDistinct(d), Some(field)) => d.add(field),
             _ => {}
         }
     }
@@ -219,6 +224,7 @@ impl Accumulator {
             | (Accumulator::Mean(a), Accumulator::Mean(b)) => a.merge(b),
             (Accumulator::Min(a), Accumulator::Min(b)) => a.merge(b, false),
             (Accumulator::Max(a), Accumulator::Max(b)) => a.merge(b, true),
+            (Accumulator::CountDistinct(a), Accumulator::CountDistinct(b)) => a.merge(b),
             (a, b) => unreachable!("merging different metrics: {a:?} and {b:?}"),
         }
     }
@@ -233,6 +239,7 @@ impl Accumulator {
             Accumulator::Mean(s) => render_float(s.total() / s.count as f64),
             Accumulator::Min(e) => e.render(false),
             Accumulator::Max(e) => e.render(true),
+            Accumulator::CountDistinct(d) => d.count().to_string().into_bytes(),
         }
     }
 }
@@ -284,7 +291,8 @@ mod tests {
     #[test]
     fn merge_equals_adding_everything_to_one() {
         let values: Vec<&[u8]> = vec![b"3", b"", b"1.25", b"7", b"x", b"-2"];
-        for op in [Op::Count, Op::Sum, Op::Mean, Op::Min, Op::Max, Op::NullCount] {
+        for op in [Op::Count, Op::Sum, Op::Mean, Op::Min, Op::Max, Op::NullCount, Op::CountDistinct]
+        {
             let add = |acc: &mut Accumulator, v: &[u8]| {
                 let field = (!v.is_empty()).then_some(v);
                 let number = if matches!(op, Op::Sum | Op::Mean) {
