@@ -43,7 +43,7 @@ pub struct Sum {
 }
 
 impl Sum {
-    fn add(&mut self, value: Number) {
+    pub(crate) fn add(&mut self, value: Number) {
         self.count += 1;
         match value {
             Number::Int(i) => self.int += i128::from(i),
@@ -64,7 +64,7 @@ impl Sum {
         self.float = total;
     }
 
-    fn merge(&mut self, other: &Sum) {
+    pub(crate) fn merge(&mut self, other: &Sum) {
         self.count += other.count;
         self.int += other.int;
         self.any_float |= other.any_float;
@@ -93,7 +93,7 @@ pub struct Extreme {
 }
 
 impl Extreme {
-    fn add(&mut self, field: &[u8], number: Option<Number>, max: bool) {
+    pub(crate) fn add(&mut self, field: &[u8], number: Option<Number>, max: bool) {
         let better = |new: &[u8], old: &[u8]| if max { new > old } else { new < old };
         match &mut self.text {
             Some(old) if !better(field, old) => {}
@@ -112,7 +112,7 @@ impl Extreme {
         }
     }
 
-    fn merge(&mut self, other: &Extreme, max: bool) {
+    pub(crate) fn merge(&mut self, other: &Extreme, max: bool) {
         if let Some(text) = &other.text {
             self.add_text_only(text, max);
         }

@@ -7,6 +7,7 @@
 
 mod accumulate;
 mod distinct;
+mod profile;
 pub mod records;
 
 use std::cmp::Ordering as CmpOrdering;
@@ -22,6 +23,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 pub use accumulate::{parse_number, Accumulator, Number};
+pub use profile::{ColumnProfile, ColumnReport};
 use records::{Record, Records};
 
 use crate::walk::{InputFile, Skipped, WalkOptions};
@@ -187,6 +189,8 @@ pub struct AggregateState {
     pub bad_row_samples: Vec<BadRowSample>,
     /// For each header column, how many files have it.
     pub columns: BTreeMap<String, u64>,
+    /// Per-column profiles (profile mode: no `group_by` and no metrics).
+    pub profile: BTreeMap<String, ColumnProfile>,
 }
 
 impl AggregateState {
@@ -208,6 +212,14 @@ impl AggregateState {
         self.bad_row_samples.extend(later.bad_row_samples.into_iter().take(room));
         for (column, files) in later.columns {
             *self.columns.entry(column).or_default() += files;
+        }
+        for (column, profile) in later.profile {
+            match self.profile.get_mut(&column) {
+                Some(mine) => mine.merge(&profile),
+                None => {
+                    self.profile.insert(column, profile);
+                }
+            }
         }
     }
 
@@ -342,6 +354,9 @@ pub struct AggregateSummary {
     pub groups: u64,
     /// Whether any `count_distinct` value is a HyperLogLog estimate.
     pub distinct_counts_estimated: bool,
+    /// Per-column profile of the whole data set (when neither `group_by` nor
+    /// metrics are given; then `aggregate.csv` holds this table too).
+    pub profile: Vec<ColumnReport>,
     /// For each header column, how many files have it.
     pub columns: BTreeMap<String, u64>,
     /// Columns that some files (with a header) lack (their values count as nulls there).
@@ -399,6 +414,7 @@ pub fn finish(request: &AggregateRequest, partial: Partial) -> Result<AggregateS
     let path = request.output_dir.join("aggregate.csv");
     write_result(&path, &plan, &partial.state).map_err(|e| Error::io(&path, e))?;
     let Partial { state, files_total, errors, skipped } = partial;
+    let profile = if plan.profiling() { profile_reports(&state) } else { Vec::new() };
     Ok(AggregateSummary {
         files_total,
         files_read: files_total - errors.len() as u64,
@@ -421,6 +437,7 @@ pub fn finish(request: &AggregateRequest, partial: Partial) -> Result<AggregateS
             .filter(|(_, &n)| n < state.files_with_header)
             .map(|(c, _)| c.clone())
             .collect(),
+        profile,
         columns: state.columns,
         errors,
         skipped,
@@ -444,6 +461,10 @@ struct Plan<'a> {
     metrics: &'a [Metric],
 }
 
+fn profile_reports(state: &AggregateState) -> Vec<ColumnReport> {
+    state.profile.iter().map(|(column, profile)| profile.report(column, state.rows)).collect()
+}
+
 /// One file's partial state, and the error that stopped it early, if any.
 struct FileOutcome {
     state: AggregateState,
@@ -451,6 +472,11 @@ struct FileOutcome {
 }
 
 impl Plan<'_> {
+    /// Neither groups nor metrics asked for: profile every column instead.
+    fn profiling(&self) -> bool {
+        self.options.group_by.is_empty() && self.options.metrics.is_empty()
+    }
+
     fn aggregate_all(
         &self,
         files: &[InputFile],
@@ -552,6 +578,9 @@ impl Plan<'_> {
         let metric_positions: Vec<Option<usize>> =
             self.metrics.iter().map(|m| m.column.as_deref().and_then(position)).collect();
         records.expect_fields(header.len());
+        if self.profiling() {
+            return self.profile_rows(&mut records, &header, path, state);
+        }
 
         let mut key = Vec::new();
         let mut numbers: Vec<Option<Number>> = vec![None; self.metrics.len()];
@@ -595,6 +624,34 @@ impl Plan<'_> {
                 accumulator.add(value(metric_positions[i]), numbers[i], counts_rows);
             }
             state.rows += 1;
+        }
+        Ok(())
+    }
+
+    /// Profile mode: every column of every well-formed row.
+    fn profile_rows(
+        &self,
+        records: &mut Records<impl io::Read>,
+        header: &[String],
+        path: impl Fn() -> String,
+        state: &mut AggregateState,
+    ) -> io::Result<()> {
+        let mut profiles = vec![ColumnProfile::default(); header.len()];
+        while let Some(record) = records.next_record()? {
+            match record {
+                Record::Row { fields, .. } => {
+                    for (profile, field) in profiles.iter_mut().zip(fields.iter()) {
+                        if !field.is_empty() {
+                            profile.add(field);
+                        }
+                    }
+                    state.rows += 1;
+                }
+                Record::Bad { line, reason } => self.bad(state, path(), line, reason.to_string()),
+            }
+        }
+        for (name, profile) in header.iter().zip(profiles) {
+            state.profile.entry(name.clone()).or_default().merge(&profile);
         }
         Ok(())
     }
@@ -661,6 +718,13 @@ fn sniff_delimiter(start: &[u8]) -> u8 {
 /// Writes the sorted result as CSV.
 fn write_result(path: &std::path::Path, plan: &Plan<'_>, state: &AggregateState) -> io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
+    if plan.profiling() {
+        write_csv_row(&mut out, ColumnReport::HEADER.iter().map(|h| h.as_bytes().to_vec()))?;
+        for report in profile_reports(state) {
+            write_csv_row(&mut out, report.fields().into_iter())?;
+        }
+        return out.flush();
+    }
     let header =
         plan.options.group_by.iter().cloned().chain(plan.metrics.iter().map(Metric::output_name));
     write_csv_row(&mut out, header.map(String::into_bytes))?;

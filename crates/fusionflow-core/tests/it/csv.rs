@@ -203,3 +203,22 @@ fn delimiters_are_detected_per_file_and_latin1_is_transcoded() {
     let err = csv::run(&request, &Progress::new()).unwrap_err();
     assert!(err.to_string().contains("unknown encoding"), "{err}");
 }
+
+#[test]
+fn without_groups_or_metrics_every_column_is_profiled() {
+    let dir = Dir::new();
+    dir.write("a.csv", "id,price,day,ok,name\n1,2.5,2024-01-02,true,ann\n2,,2024-01-03,false,bob\n");
+    dir.write("b.csv", "id,name\n3,cy\n");
+    let (summary, text) = run(&dir, &request(&dir, &[], vec![]));
+    assert_eq!(
+        text,
+        "column,type,rows,nulls,min,max,mean,distinct\n\
+         day,date,3,1,2024-01-02,2024-01-03,,2\n\
+         id,int,3,0,1,3,2,3\n\
+         name,string,3,0,ann,cy,,3\n\
+         ok,bool,3,1,false,true,,2\n\
+         price,float,3,2,2.5,2.5,2.5,1\n"
+    );
+    assert_eq!(summary.profile.len(), 5);
+    assert_eq!(summary.profile[1].inferred_type, "int");
+}
