@@ -27,31 +27,58 @@ pub fn parse_number(field: &[u8]) -> Option<Number> {
     float.is_finite().then_some(Number::Float(float))
 }
 
-/// A compensated float sum (Neumaier), exact integer sum kept apart.
+/// Largest number of fractional digits summed exactly.
+const MAX_SCALE: u32 = 18;
+
+/// An exact sum of decimal values, as an integer at a common scale, so that
+/// it does not depend on the order values arrive in: shards merged in any
+/// order give the same bytes. Values written with an exponent or with more
+/// than 18 fractional digits are summed as floats apart (compensated,
+/// Neumaier) and make the result inexact.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sum {
-    /// Exact sum of the integer values.
-    pub int: i128,
-    /// Sum of the float values.
+    /// The exact part, in units of 10^-`scale`.
+    pub exact: i128,
+    /// Fractional digits of `exact`.
+    pub scale: u32,
+    /// Sum of the values that could not be summed exactly.
     pub float: f64,
     /// Neumaier compensation of `float`.
     pub compensation: f64,
-    /// Whether any value was a float (then the result is a float).
-    pub any_float: bool,
+    /// Whether any value went to `float`.
+    pub inexact: bool,
     /// Values added.
     pub count: u64,
 }
 
 impl Sum {
-    pub(crate) fn add(&mut self, value: Number) {
+    /// Adds one value: its text and its parse.
+    pub(crate) fn add(&mut self, field: &[u8], number: Number) {
         self.count += 1;
-        match value {
-            Number::Int(i) => self.int += i128::from(i),
-            Number::Float(f) => {
-                self.any_float = true;
-                self.add_float(f);
+        let decimal = match number {
+            Number::Int(i) => Some((i128::from(i), 0)),
+            Number::Float(_) => parse_decimal(field.trim_ascii()),
+        };
+        match decimal {
+            Some((mantissa, scale)) if self.add_exact(mantissa, scale) => {}
+            _ => {
+                self.inexact = true;
+                self.add_float(as_f64(number));
             }
         }
+    }
+
+    /// Adds `mantissa` x 10^-`scale` exactly; false (and nothing changed) on overflow.
+    fn add_exact(&mut self, mantissa: i128, scale: u32) -> bool {
+        let common = self.scale.max(scale);
+        let (Some(mine), Some(theirs)) =
+            (rescale(self.exact, self.scale, common), rescale(mantissa, scale, common))
+        else {
+            return false;
+        };
+        let Some(total) = mine.checked_add(theirs) else { return false };
+        (self.exact, self.scale) = (total, common);
+        true
     }
 
     fn add_float(&mut self, f: f64) {
@@ -66,15 +93,82 @@ impl Sum {
 
     pub(crate) fn merge(&mut self, other: &Sum) {
         self.count += other.count;
-        self.int += other.int;
-        self.any_float |= other.any_float;
+        if !self.add_exact(other.exact, other.scale) {
+            self.inexact = true;
+            self.add_float(decimal_as_f64(other.exact, other.scale));
+        }
+        self.inexact |= other.inexact;
         self.add_float(other.float);
         self.compensation += other.compensation;
     }
 
     /// The sum as a float.
     pub fn total(&self) -> f64 {
-        self.int as f64 + (self.float + self.compensation)
+        decimal_as_f64(self.exact, self.scale) + (self.float + self.compensation)
+    }
+
+    /// The sum as text: exact digits when every value was summed exactly.
+    pub fn render(&self) -> Vec<u8> {
+        if self.inexact {
+            return render_float(self.total());
+        }
+        let digits = self.exact.unsigned_abs().to_string();
+        let scale = self.scale as usize;
+        let (whole, fraction) = if digits.len() > scale {
+            digits.split_at(digits.len() - scale)
+        } else {
+            ("0", digits.as_str())
+        };
+        let fraction = format!("{fraction:0>scale$}");
+        let fraction = fraction.trim_end_matches('0');
+        let sign = if self.exact < 0 { "-" } else { "" };
+        let text = if fraction.is_empty() {
+            format!("{sign}{whole}")
+        } else {
+            format!("{sign}{whole}.{fraction}")
+        };
+        text.into_bytes()
+    }
+}
+
+fn decimal_as_f64(mantissa: i128, scale: u32) -> f64 {
+    // Scales never exceed MAX_SCALE.
+    mantissa as f64 / 10f64.powi(i32::try_from(scale).unwrap_or(i32::MAX))
+}
+
+fn rescale(value: i128, from: u32, to: u32) -> Option<i128> {
+    value.checked_mul(10i128.checked_pow(to - from)?)
+}
+
+/// Parses plain decimal notation (`-12.50`, `.5`, `3.`) exactly.
+fn parse_decimal(text: &[u8]) -> Option<(i128, u32)> {
+    let (negative, digits) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, text),
+    };
+    let (whole, fraction) = match memchr::memchr(b'.', digits) {
+        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
+        None => (digits, &b""[..]),
+    };
+    let scale = u32::try_from(fraction.len()).ok().filter(|&s| s <= MAX_SCALE)?;
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut mantissa: i128 = 0;
+    for &byte in whole.iter().chain(fraction) {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        mantissa = mantissa.checked_mul(10)?.checked_add(i128::from(byte - b'0'))?;
+    }
+    Some((if negative { -mantissa } else { mantissa }, scale))
+}
+
+pub(crate) fn as_f64(number: Number) -> f64 {
+    match number {
+        Number::Int(i) => i as f64,
+        Number::Float(f) => f,
     }
 }
 
@@ -203,9 +297,9 @@ impl Accumulator {
             (Accumulator::Count(n), Some(_)) => *n += 1,
             (Accumulator::Count(n), None) if counts_rows => *n += 1,
             (Accumulator::NullCount(n), None) => *n += 1,
-            (Accumulator::Sum(s) | Accumulator::Mean(s), Some(_)) => {
+            (Accumulator::Sum(s) | Accumulator::Mean(s), Some(field)) => {
                 if let Some(number) = number {
-                    s.add(number);
+                    s.add(field, number);
                 }
             }
             (Accumulator::Min(e), Some(field)) => e.add(field, number, false),
@@ -233,8 +327,7 @@ impl Accumulator {
     pub fn render(&self) -> Vec<u8> {
         match self {
             Accumulator::Count(n) | Accumulator::NullCount(n) => n.to_string().into_bytes(),
-            Accumulator::Sum(s) if s.any_float => render_float(s.total()),
-            Accumulator::Sum(s) => s.int.to_string().into_bytes(),
+            Accumulator::Sum(s) => s.render(),
             Accumulator::Mean(s) if s.count == 0 => Vec::new(),
             Accumulator::Mean(s) => render_float(s.total() / s.count as f64),
             Accumulator::Min(e) => e.render(false),
@@ -269,10 +362,31 @@ mod tests {
     }
 
     #[test]
-    fn float_sums_are_compensated() {
+    fn decimal_sums_are_exact_and_order_free() {
+        let values: [&[u8]; 5] = [b"0.1", b"0.2", b"-0.3", b"12.345", b"1e-7"];
+        let sum_of = |order: &[usize]| {
+            let mut sum = Accumulator::new(Op::Sum);
+            for &i in order {
+                sum.add(Some(values[i]), parse_number(values[i]), false);
+            }
+            sum.render()
+        };
+        let exact: [&[u8]; 3] = [b"0.1", b"0.2", b"-0.3"];
         let mut sum = Accumulator::new(Op::Sum);
-        for value in [1e16, 1.0, -1e16, 1.0] {
-            sum.add(Some(b"x"), Some(Number::Float(value)), false);
+        for v in exact {
+            sum.add(Some(v), parse_number(v), false);
+        }
+        assert_eq!(sum.render(), b"0", "0.1 + 0.2 - 0.3 is exactly zero");
+        assert_eq!(sum_of(&[0, 1, 2, 3]), b"12.345");
+        // The exponent form is summed as a float, apart, compensated.
+        assert_eq!(sum_of(&[4, 3, 2, 1, 0]), sum_of(&[0, 1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn float_parts_are_compensated() {
+        let mut sum = Accumulator::new(Op::Sum);
+        for value in [&b"1e16"[..], b"1e0", b"-1e16", b"1e0"] {
+            sum.add(Some(value), parse_number(value), false);
         }
         assert_eq!(sum.render(), b"2");
     }

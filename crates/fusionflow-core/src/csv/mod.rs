@@ -22,6 +22,7 @@ use std::time::Instant;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use accumulate::as_f64;
 pub use accumulate::{parse_number, Accumulator, Number};
 pub use profile::{ColumnProfile, ColumnReport};
 use records::{Record, Records};
@@ -165,6 +166,8 @@ impl AggregateOptions {
 pub struct BadRowSample {
     /// The file.
     pub path: String,
+    /// The file's position among the run's inputs (orders the samples).
+    pub file_index: u64,
     /// Its line (1-based).
     pub line: u64,
     /// What is wrong.
@@ -282,13 +285,6 @@ fn compare_keys(left: &[Option<Vec<u8>>], right: &[Option<Vec<u8>>]) -> CmpOrder
         }
     }
     CmpOrdering::Equal
-}
-
-fn as_f64(number: Number) -> f64 {
-    match number {
-        Number::Int(i) => i as f64,
-        Number::Float(f) => f,
-    }
 }
 
 /// Serializes the group map as a sorted list, so that JSON can hold it and
@@ -465,18 +461,16 @@ fn profile_reports(state: &AggregateState) -> Vec<ColumnReport> {
     state.profile.iter().map(|(column, profile)| profile.report(column, state.rows)).collect()
 }
 
-/// One file's partial state, and the error that stopped it early, if any.
-struct FileOutcome {
-    state: AggregateState,
-    error: Option<String>,
-}
-
 impl Plan<'_> {
     /// Neither groups nor metrics asked for: profile every column instead.
     fn profiling(&self) -> bool {
         self.options.group_by.is_empty() && self.options.metrics.is_empty()
     }
 
+    /// Each worker folds the files it claims into its own state; the
+    /// workers' states are merged at the end. Every aggregate is independent
+    /// of the order rows arrive in (sums are exact decimals), so the answer is
+    /// the same bytes whichever worker read which file.
     fn aggregate_all(
         &self,
         files: &[InputFile],
@@ -485,53 +479,64 @@ impl Plan<'_> {
     ) -> Result<(AggregateState, Vec<FileError>)> {
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let merger = Mutex::new(OrderedMerge::new(self.options.bad_row_samples));
+        let results = Mutex::new(Vec::new());
         pool.in_place_scope(|scope| {
             for _ in 0..pool.current_num_threads() {
-                let (next, stop, merger) = (&next, &stop, &merger);
+                let (next, stop, results) = (&next, &stop, &results);
                 scope.spawn(move |_| {
+                    let mut state = AggregateState::default();
+                    let mut errors = Vec::new();
                     while !stop.load(Ordering::Relaxed) && !progress.is_cancelled() {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(index) else { break };
-                        let outcome = self.aggregate_file(file, progress);
+                        let bad_before = state.bad_rows;
+                        state.files += 1;
+                        let outcome = read::open(&file.path, progress)
+                            .and_then(|reader| self.read_rows(reader, file, index, &mut state));
                         progress.add_file();
-                        let fail_fast = self.options.on_bad_rows == OnBadRows::Fail
-                            && (outcome.error.is_some() || outcome.state.bad_rows > 0);
-                        let mut merger = merger.lock().unwrap_or_else(PoisonError::into_inner);
-                        merger.accept(index, file, outcome);
-                        if fail_fast {
+                        if let Err(e) = outcome {
+                            let path = file.path.to_string_lossy().into_owned();
+                            errors.push((index, FileError { path, error: e.to_string() }));
+                        }
+                        if self.options.on_bad_rows == OnBadRows::Fail
+                            && state.bad_rows > bad_before
+                        {
                             stop.store(true, Ordering::Relaxed);
                         }
                     }
+                    results.lock().unwrap_or_else(PoisonError::into_inner).push((state, errors));
                 });
             }
         });
         if progress.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        let merger = merger.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut total = AggregateState::default();
+        let mut errors = Vec::new();
+        for (state, worker_errors) in results.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            total.merge(state, usize::MAX);
+            errors.extend(worker_errors);
+        }
+        // Each worker kept its first samples; the first overall are among them.
+        total.bad_row_samples.sort_by_key(|s| (s.file_index, s.line));
+        total.bad_row_samples.truncate(self.options.bad_row_samples);
+        errors.sort_by_key(|(index, _)| *index);
         if self.options.on_bad_rows == OnBadRows::Fail {
-            if let Some(first) = merger.state.bad_row_samples.first() {
+            if let Some(first) = total.bad_row_samples.first() {
                 return Err(Error::invalid(
                     "on_bad_rows",
                     format!("bad row at {}:{}: {}", first.path, first.line, first.reason),
                 ));
             }
         }
-        Ok((merger.state, merger.errors))
-    }
-
-    fn aggregate_file(&self, file: &InputFile, progress: &Progress) -> FileOutcome {
-        let mut state = AggregateState { files: 1, ..AggregateState::default() };
-        let outcome = read::open(&file.path, progress)
-            .and_then(|reader| self.read_rows(reader, file, &mut state));
-        FileOutcome { state, error: outcome.err().map(|e| e.to_string()) }
+        Ok((total, errors.into_iter().map(|(_, e)| e).collect()))
     }
 
     fn read_rows(
         &self,
         reader: impl io::Read,
         file: &InputFile,
+        file_index: usize,
         state: &mut AggregateState,
     ) -> io::Result<()> {
         let options = self.options;
@@ -552,7 +557,7 @@ impl Plan<'_> {
         let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(&head));
         let input = io::Read::chain(io::Cursor::new(head), input);
         let mut records = Records::new(input, delimiter, options.max_row_bytes);
-        let path = || file.path.to_string_lossy().into_owned();
+        let path = file.path.to_string_lossy();
         // The header names the columns of this file.
         let header: Vec<String> = loop {
             match records.next_record()? {
@@ -564,7 +569,7 @@ impl Plan<'_> {
                         .collect()
                 }
                 Some(Record::Bad { line, reason }) => {
-                    self.bad(state, path(), line, reason.to_string());
+                    self.bad(state, (&path, file_index, line), reason.to_string());
                 }
             }
         };
@@ -579,7 +584,7 @@ impl Plan<'_> {
             self.metrics.iter().map(|m| m.column.as_deref().and_then(position)).collect();
         records.expect_fields(header.len());
         if self.profiling() {
-            return self.profile_rows(&mut records, &header, path, state);
+            return self.profile_rows(&mut records, &header, (&path, file_index), state);
         }
 
         let mut key = Vec::new();
@@ -588,7 +593,7 @@ impl Plan<'_> {
             let (line, fields) = match record {
                 Record::Row { line, fields } => (line, fields),
                 Record::Bad { line, reason } => {
-                    self.bad(state, path(), line, reason.to_string());
+                    self.bad(state, (&path, file_index, line), reason.to_string());
                     continue;
                 }
             };
@@ -606,7 +611,8 @@ impl Plan<'_> {
                 }
             }
             if let Some(column) = bad_value {
-                self.bad(state, path(), line, format!("not a number in column {column:?}"));
+                let reason = format!("not a number in column {column:?}");
+                self.bad(state, (&path, file_index, line), reason);
                 continue;
             }
             key.clear();
@@ -633,7 +639,7 @@ impl Plan<'_> {
         &self,
         records: &mut Records<impl io::Read>,
         header: &[String],
-        path: impl Fn() -> String,
+        (path, file_index): (&str, usize),
         state: &mut AggregateState,
     ) -> io::Result<()> {
         let mut profiles = vec![ColumnProfile::default(); header.len()];
@@ -647,7 +653,9 @@ impl Plan<'_> {
                     }
                     state.rows += 1;
                 }
-                Record::Bad { line, reason } => self.bad(state, path(), line, reason.to_string()),
+                Record::Bad { line, reason } => {
+                    self.bad(state, (path, file_index, line), reason.to_string());
+                }
             }
         }
         for (name, profile) in header.iter().zip(profiles) {
@@ -656,42 +664,12 @@ impl Plan<'_> {
         Ok(())
     }
 
-    fn bad(&self, state: &mut AggregateState, path: String, line: u64, reason: String) {
+    fn bad(&self, state: &mut AggregateState, at: (&str, usize, u64), reason: String) {
+        let (path, file_index, line) = at;
         state.bad_rows += 1;
         if state.bad_row_samples.len() < self.options.bad_row_samples {
-            state.bad_row_samples.push(BadRowSample { path, line, reason });
-        }
-    }
-}
-
-/// Merges per-file states in input order, whatever order they finish in.
-struct OrderedMerge {
-    state: AggregateState,
-    pending: BTreeMap<usize, (String, FileOutcome)>,
-    next: usize,
-    errors: Vec<FileError>,
-    max_samples: usize,
-}
-
-impl OrderedMerge {
-    fn new(max_samples: usize) -> Self {
-        OrderedMerge {
-            state: AggregateState::default(),
-            pending: BTreeMap::new(),
-            next: 0,
-            errors: Vec::new(),
-            max_samples,
-        }
-    }
-
-    fn accept(&mut self, index: usize, file: &InputFile, outcome: FileOutcome) {
-        self.pending.insert(index, (file.path.to_string_lossy().into_owned(), outcome));
-        while let Some((path, outcome)) = self.pending.remove(&self.next) {
-            self.next += 1;
-            if let Some(error) = outcome.error {
-                self.errors.push(FileError { path, error });
-            }
-            self.state.merge(outcome.state, self.max_samples);
+            let (path, file_index) = (path.to_owned(), file_index as u64);
+            state.bad_row_samples.push(BadRowSample { path, file_index, line, reason });
         }
     }
 }

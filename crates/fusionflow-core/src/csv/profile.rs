@@ -74,7 +74,7 @@ impl ColumnProfile {
         self.min.add(field, number, false);
         self.max.add(field, number, true);
         if let Some(number) = number {
-            self.sum.add(number);
+            self.sum.add(field, number);
         }
         self.distinct.add(field);
     }

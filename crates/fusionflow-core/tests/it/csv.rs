@@ -207,7 +207,10 @@ fn delimiters_are_detected_per_file_and_latin1_is_transcoded() {
 #[test]
 fn without_groups_or_metrics_every_column_is_profiled() {
     let dir = Dir::new();
-    dir.write("a.csv", "id,price,day,ok,name\n1,2.5,2024-01-02,true,ann\n2,,2024-01-03,false,bob\n");
+    dir.write(
+        "a.csv",
+        "id,price,day,ok,name\n1,2.5,2024-01-02,true,ann\n2,,2024-01-03,false,bob\n",
+    );
     dir.write("b.csv", "id,name\n3,cy\n");
     let (summary, text) = run(&dir, &request(&dir, &[], vec![]));
     assert_eq!(
