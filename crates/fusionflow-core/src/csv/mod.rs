@@ -587,6 +587,10 @@ impl Plan<'_> {
             return self.profile_rows(&mut records, &header, (&path, file_index), state);
         }
 
+        // Metrics over the same column share one parse of its values.
+        let first_with_position: Vec<usize> = (0..self.metrics.len())
+            .map(|i| metric_positions.iter().position(|p| *p == metric_positions[i]).unwrap_or(i))
+            .collect();
         let mut key = Vec::new();
         let mut numbers: Vec<Option<Number>> = vec![None; self.metrics.len()];
         while let Some(record) = records.next_record()? {
@@ -604,7 +608,8 @@ impl Plan<'_> {
             let mut bad_value = None;
             for (i, metric) in self.metrics.iter().enumerate() {
                 let field = value(metric_positions[i]);
-                numbers[i] = field.and_then(parse_number);
+                let first = first_with_position[i];
+                numbers[i] = if first < i { numbers[first] } else { field.and_then(parse_number) };
                 if metric.op.needs_numbers() && field.is_some() && numbers[i].is_none() {
                     bad_value.clone_from(&metric.column);
                     break;

@@ -108,7 +108,10 @@ pub struct Records<R> {
     max_row_bytes: usize,
     /// Number of fields every row must have, once the header is known.
     expected_fields: Option<usize>,
+    /// Input bytes; `buf[..end]` is valid. Zeroed once, then reused, so
+    /// reading costs no memset.
     buf: Vec<u8>,
+    end: usize,
     /// Where the current record starts in `buf`.
     start: usize,
     /// How far the parser has read in `buf`.
@@ -132,6 +135,7 @@ impl<R: Read> Records<R> {
             max_row_bytes,
             expected_fields: None,
             buf: Vec::new(),
+            end: 0,
             start: 0,
             pos: 0,
             line: 1,
@@ -154,10 +158,10 @@ impl<R: Read> Records<R> {
         self.nfields = 0;
         loop {
             self.skip_blank_lines()?;
-            if self.pos == self.buf.len() && !self.fill()? && self.pos == self.start {
+            if self.pos == self.end && !self.fill()? && self.pos == self.start {
                 return Ok(None);
             }
-            let input = &self.buf[self.pos..];
+            let input = &self.buf[self.pos..self.end];
             let (result, nin, nout, nend) = self.parser.read_record(
                 input,
                 &mut self.fields[self.field_len..],
@@ -197,7 +201,7 @@ impl<R: Read> Records<R> {
         let wrong_count = self.expected_fields.filter(|&n| n != self.nfields);
         // Only records that span lines or end the input can hide an unclosed
         // quote; the scan costs nothing on ordinary rows.
-        let at_end = self.eof && self.pos == self.buf.len();
+        let at_end = self.eof && self.pos == self.end;
         if multi_line || at_end {
             let quotes = scan_quotes(body, self.delimiter);
             let suspicious = multi_line && (wrong_count.is_some() || !quotes.clean);
@@ -237,12 +241,12 @@ impl<R: Read> Records<R> {
         let limit = self.max_row_bytes;
         self.parser.reset();
         loop {
-            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.start..]) {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 self.pos = self.start + i + 1;
                 break;
             }
             // Drop what was read so far: the row is rejected anyway.
-            self.buf.clear();
+            self.end = 0;
             self.start = 0;
             self.pos = 0;
             if !self.fill()? {
@@ -259,7 +263,7 @@ impl<R: Read> Records<R> {
             return Ok(());
         }
         loop {
-            while let Some(&byte) = self.buf.get(self.pos) {
+            while let Some(&byte) = self.buf[..self.end].get(self.pos) {
                 match byte {
                     b'\n' => self.line += 1,
                     b'\r' => {}
@@ -284,20 +288,21 @@ impl<R: Read> Records<R> {
             return Ok(false);
         }
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.pos -= self.start;
             self.start = 0;
         }
-        let len = self.buf.len();
-        self.buf.resize(len + CHUNK, 0);
+        if self.buf.len() < self.end + CHUNK {
+            self.buf.resize(self.end + CHUNK, 0);
+        }
         let n = loop {
-            match self.input.read(&mut self.buf[len..]) {
+            match self.input.read(&mut self.buf[self.end..self.end + CHUNK]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => break other,
+                other => break other?,
             }
         };
-        let n = n.inspect_err(|_| self.buf.truncate(len))?;
-        self.buf.truncate(len + n);
+        self.end += n;
         self.eof = n == 0;
         Ok(n > 0)
     }
