@@ -225,3 +225,16 @@ fn without_groups_or_metrics_every_column_is_profiled() {
     assert_eq!(summary.profile.len(), 5);
     assert_eq!(summary.profile[1].inferred_type, "int");
 }
+
+#[test]
+fn a_100_mb_line_is_one_bad_row_read_in_bounded_memory() {
+    let dir = Dir::new();
+    let mut body = b"k,v\na,1\n".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 100 << 20));
+    body.extend(b",2\na,3\n");
+    dir.write("huge.csv", body);
+    let (summary, text) = run(&dir, &request(&dir, &["k"], vec![metric(Op::Sum, "v")]));
+    assert_eq!(text, "k,sum_v\na,4\n");
+    assert_eq!(summary.bad_rows, 1);
+    assert!(summary.bad_row_samples[0].ends_with(":3: row longer than 16777216 bytes"));
+}
