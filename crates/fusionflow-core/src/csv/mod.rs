@@ -198,7 +198,11 @@ pub struct AggregateState {
 
 impl AggregateState {
     /// Folds `later` (from inputs after this state's) into this one.
-    pub fn merge(&mut self, later: AggregateState, max_samples: usize) {
+    pub fn merge(&mut self, mut later: AggregateState, max_samples: usize) {
+        if self.groups.is_empty() {
+            // Nothing to fold into: take the map as it is.
+            std::mem::swap(&mut self.groups, &mut later.groups);
+        }
         for (key, accumulators) in later.groups {
             match self.groups.get_mut(&key) {
                 Some(mine) => mine.iter_mut().zip(&accumulators).for_each(|(a, b)| a.merge(b)),
@@ -229,10 +233,32 @@ impl AggregateState {
     /// Rows of the result: decoded group values then metric values, sorted by
     /// the group values (numerically where both are numbers, nulls last).
     pub fn result_rows(&self) -> Vec<ResultRow<'_>> {
-        let mut rows: Vec<_> =
-            self.groups.iter().map(|(key, accs)| (decode_key(key), accs.as_slice())).collect();
-        rows.sort_by(|a, b| compare_keys(&a.0, &b.0));
-        rows
+        // Decode and parse every key once, not once per comparison.
+        let mut rows: Vec<(Vec<SortValue>, &[Accumulator])> = self
+            .groups
+            .iter()
+            .map(|(key, accs)| {
+                (decode_key(key).into_iter().map(SortValue::new).collect(), &accs[..])
+            })
+            .collect();
+        // Keys are unique, so an unstable sort is still deterministic.
+        rows.sort_unstable_by(|a, b| compare_keys(&a.0, &b.0));
+        rows.into_iter()
+            .map(|(key, accs)| (key.into_iter().map(|v| v.bytes).collect(), accs))
+            .collect()
+    }
+}
+
+/// A group value with its number parse, for sorting.
+struct SortValue {
+    bytes: Option<Vec<u8>>,
+    number: Option<f64>,
+}
+
+impl SortValue {
+    fn new(bytes: Option<Vec<u8>>) -> Self {
+        let number = bytes.as_deref().and_then(parse_number).map(as_f64);
+        SortValue { bytes, number }
     }
 }
 
@@ -267,17 +293,15 @@ fn decode_key(mut key: &[u8]) -> Vec<Option<Vec<u8>>> {
     values
 }
 
-fn compare_keys(left: &[Option<Vec<u8>>], right: &[Option<Vec<u8>>]) -> CmpOrdering {
+fn compare_keys(left: &[SortValue], right: &[SortValue]) -> CmpOrdering {
     for (mine, theirs) in left.iter().zip(right) {
-        let order = match (mine, theirs) {
+        let order = match (&mine.bytes, &theirs.bytes) {
             (None, None) => CmpOrdering::Equal,
             (None, Some(_)) => CmpOrdering::Greater,
             (Some(_), None) => CmpOrdering::Less,
-            (Some(mine), Some(theirs)) => match (parse_number(mine), parse_number(theirs)) {
-                (Some(a), Some(b)) => {
-                    as_f64(a).total_cmp(&as_f64(b)).then_with(|| mine.cmp(theirs))
-                }
-                _ => mine.cmp(theirs),
+            (Some(a), Some(b)) => match (mine.number, theirs.number) {
+                (Some(x), Some(y)) => x.total_cmp(&y).then_with(|| a.cmp(b)),
+                _ => a.cmp(b),
             },
         };
         if order != CmpOrdering::Equal {
