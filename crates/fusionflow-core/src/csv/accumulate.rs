@@ -8,19 +8,34 @@ use crate::csv::Op;
 /// A value's parse as a number.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Number {
-    /// Fits in an i64.
+    /// An integer that fits in an i64.
     Int(i64),
-    /// Any other number.
+    /// Plain decimal notation, exactly: `mantissa` x 10^-`scale`.
+    Decimal {
+        /// The digits, as an integer.
+        mantissa: i64,
+        /// Digits after the point (1 to 18).
+        scale: u32,
+    },
+    /// Any other number (exponent notation, very long digits).
     Float(f64),
 }
 
 /// Parses a field as a number; `None` if it is not one. Surrounding ASCII
 /// spaces are ignored.
 pub fn parse_number(field: &[u8]) -> Option<Number> {
-    let text = std::str::from_utf8(field.trim_ascii()).ok()?;
-    if let Ok(int) = text.parse::<i64>() {
-        return Some(Number::Int(int));
+    let text = field.trim_ascii();
+    // Fast path for the common forms, without UTF-8 checks or float parsing.
+    if let Some((mantissa, scale)) = parse_decimal(text) {
+        if let Ok(mantissa) = i64::try_from(mantissa) {
+            return Some(if scale == 0 {
+                Number::Int(mantissa)
+            } else {
+                Number::Decimal { mantissa, scale }
+            });
+        }
     }
+    let text = std::str::from_utf8(text).ok()?;
     // Rust also accepts "inf"/"NaN"; data sets spell missing values that way,
     // and a NaN would poison every mean, so they are not numbers here.
     let float = text.parse::<f64>().ok()?;
@@ -52,12 +67,13 @@ pub struct Sum {
 }
 
 impl Sum {
-    /// Adds one value: its text and its parse.
-    pub(crate) fn add(&mut self, field: &[u8], number: Number) {
+    /// Adds one value.
+    pub(crate) fn add(&mut self, number: Number) {
         self.count += 1;
         let decimal = match number {
             Number::Int(i) => Some((i128::from(i), 0)),
-            Number::Float(_) => parse_decimal(field.trim_ascii()),
+            Number::Decimal { mantissa, scale } => Some((i128::from(mantissa), scale)),
+            Number::Float(_) => None,
         };
         match decimal {
             Some((mantissa, scale)) if self.add_exact(mantissa, scale) => {}
@@ -70,6 +86,11 @@ impl Sum {
 
     /// Adds `mantissa` x 10^-`scale` exactly; false (and nothing changed) on overflow.
     fn add_exact(&mut self, mantissa: i128, scale: u32) -> bool {
+        if scale == self.scale {
+            let Some(total) = self.exact.checked_add(mantissa) else { return false };
+            self.exact = total;
+            return true;
+        }
         let common = self.scale.max(scale);
         let (Some(mine), Some(theirs)) =
             (rescale(self.exact, self.scale, common), rescale(mantissa, scale, common))
@@ -142,6 +163,9 @@ fn rescale(value: i128, from: u32, to: u32) -> Option<i128> {
 
 /// Parses plain decimal notation (`-12.50`, `.5`, `3.`) exactly.
 fn parse_decimal(text: &[u8]) -> Option<(i128, u32)> {
+    if text.len() > 40 {
+        return None;
+    }
     let (negative, digits) = match text.split_first()? {
         (b'-', rest) => (true, rest),
         (b'+', rest) => (false, rest),
@@ -168,84 +192,61 @@ fn parse_decimal(text: &[u8]) -> Option<(i128, u32)> {
 pub(crate) fn as_f64(number: Number) -> f64 {
     match number {
         Number::Int(i) => i as f64,
+        Number::Decimal { mantissa, scale } => decimal_as_f64(i128::from(mantissa), scale),
         Number::Float(f) => f,
     }
 }
 
-/// Smallest or largest value: numerically while every value is a number,
-/// byte-wise as soon as one is not (both are tracked, so merging is exact).
+/// Smallest or largest value, ordered as SQLite orders mixed values:
+/// numbers numerically, and every number before every text. So the maximum
+/// of a column with any text in it is its largest text, the minimum its
+/// smallest number.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Extreme {
-    /// Extreme integer value.
-    pub int: Option<i64>,
-    /// Extreme float value.
-    pub float: Option<f64>,
-    /// Extreme value compared as bytes.
+    /// Extreme numeric value and its text.
+    pub number: Option<(f64, Vec<u8>)>,
+    /// Extreme non-numeric value, compared as bytes.
     pub text: Option<Vec<u8>>,
-    /// Whether a value that is not a number was seen.
-    pub any_text: bool,
 }
 
 impl Extreme {
     pub(crate) fn add(&mut self, field: &[u8], number: Option<Number>, max: bool) {
-        let better = |new: &[u8], old: &[u8]| if max { new > old } else { new < old };
-        match &mut self.text {
-            Some(old) if !better(field, old) => {}
-            slot => *slot = Some(field.to_vec()),
-        }
         match number {
-            Some(Number::Int(i)) => {
-                self.int =
-                    Some(self.int.map_or(i, |old| if max { old.max(i) } else { old.min(i) }));
+            Some(number) => {
+                let value = as_f64(number);
+                let better = |old: f64| if max { value > old } else { value < old };
+                if self.number.as_ref().is_none_or(|(old, _)| better(*old)) {
+                    self.number = Some((value, field.trim_ascii().to_vec()));
+                }
             }
-            Some(Number::Float(f)) => {
-                self.float =
-                    Some(self.float.map_or(f, |old| if max { old.max(f) } else { old.min(f) }));
-            }
-            None => self.any_text = true,
+            None => self.add_text(field, max),
         }
     }
 
-    pub(crate) fn merge(&mut self, other: &Extreme, max: bool) {
-        if let Some(text) = &other.text {
-            self.add_text_only(text, max);
-        }
-        if let Some(i) = other.int {
-            self.int = Some(self.int.map_or(i, |old| if max { old.max(i) } else { old.min(i) }));
-        }
-        if let Some(f) = other.float {
-            self.float =
-                Some(self.float.map_or(f, |old| if max { old.max(f) } else { old.min(f) }));
-        }
-        self.any_text |= other.any_text;
-    }
-
-    fn add_text_only(&mut self, field: &[u8], max: bool) {
-        let keep_old =
-            self.text.as_deref().is_some_and(|old| if max { old >= field } else { old <= field });
-        if !keep_old {
+    fn add_text(&mut self, field: &[u8], max: bool) {
+        let better = |old: &[u8]| if max { field > old } else { field < old };
+        if self.text.as_deref().is_none_or(better) {
             self.text = Some(field.to_vec());
         }
     }
 
-    /// The result as a CSV field.
-    pub fn render(&self, max: bool) -> Vec<u8> {
-        if self.any_text {
-            return self.text.clone().unwrap_or_default();
-        }
-        match (self.int, self.float) {
-            (Some(i), None) => i.to_string().into_bytes(),
-            (None, Some(f)) => render_float(f),
-            (Some(i), Some(f)) => {
-                let pick_int = if max { i as f64 >= f } else { i as f64 <= f };
-                if pick_int {
-                    i.to_string().into_bytes()
-                } else {
-                    render_float(f)
-                }
+    pub(crate) fn merge(&mut self, other: &Extreme, max: bool) {
+        if let Some((value, text)) = &other.number {
+            let better = |old: f64| if max { *value > old } else { *value < old };
+            if self.number.as_ref().is_none_or(|(old, _)| better(*old)) {
+                self.number = Some((*value, text.clone()));
             }
-            (None, None) => Vec::new(),
         }
+        if let Some(text) = &other.text {
+            self.add_text(text, max);
+        }
+    }
+
+    /// The result as a CSV field: the value as written in the input.
+    pub fn render(&self, max: bool) -> Vec<u8> {
+        let number = self.number.as_ref().map(|(_, text)| text);
+        let pick = if max { self.text.as_ref().or(number) } else { number.or(self.text.as_ref()) };
+        pick.cloned().unwrap_or_default()
     }
 }
 
@@ -297,9 +298,9 @@ impl Accumulator {
             (Accumulator::Count(n), Some(_)) => *n += 1,
             (Accumulator::Count(n), None) if counts_rows => *n += 1,
             (Accumulator::NullCount(n), None) => *n += 1,
-            (Accumulator::Sum(s) | Accumulator::Mean(s), Some(field)) => {
+            (Accumulator::Sum(s) | Accumulator::Mean(s), Some(_)) => {
                 if let Some(number) = number {
-                    s.add(field, number);
+                    s.add(number);
                 }
             }
             (Accumulator::Min(e), Some(field)) => e.add(field, number, false),
@@ -344,7 +345,7 @@ mod tests {
     #[test]
     fn numbers_parse_strictly() {
         assert_eq!(parse_number(b" 42 "), Some(Number::Int(42)));
-        assert_eq!(parse_number(b"-1.5"), Some(Number::Float(-1.5)));
+        assert_eq!(parse_number(b"-1.5"), Some(Number::Decimal { mantissa: -15, scale: 1 }));
         assert_eq!(parse_number(b"1e3"), Some(Number::Float(1000.0)));
         assert_eq!(parse_number(b"12abc"), None);
         assert_eq!(parse_number(b"NaN"), None);
@@ -392,14 +393,16 @@ mod tests {
     }
 
     #[test]
-    fn min_max_are_numeric_until_text_appears() {
-        let mut max = Accumulator::new(Op::Max);
-        for field in [&b"9"[..], b"10", b"2.5"] {
+    fn min_max_order_numbers_before_text() {
+        let (mut min, mut max) = (Accumulator::new(Op::Min), Accumulator::new(Op::Max));
+        for field in [&b"9"[..], b"10", b"2.50"] {
+            min.add(Some(field), parse_number(field), false);
             max.add(Some(field), parse_number(field), false);
         }
-        assert_eq!(max.render(), b"10");
+        assert_eq!((min.render(), max.render()), (b"2.50".to_vec(), b"10".to_vec()));
+        min.add(Some(b"abc"), None, false);
         max.add(Some(b"abc"), None, false);
-        assert_eq!(max.render(), b"abc");
+        assert_eq!((min.render(), max.render()), (b"2.50".to_vec(), b"abc".to_vec()));
     }
 
     #[test]

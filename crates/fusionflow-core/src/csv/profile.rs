@@ -58,7 +58,7 @@ impl ColumnProfile {
         let number = parse_number(field);
         match number {
             Some(Number::Int(_)) => {}
-            Some(Number::Float(_)) => self.not_int += 1,
+            Some(Number::Decimal { .. } | Number::Float(_)) => self.not_int += 1,
             None => {
                 self.not_int += 1;
                 self.not_number += 1;
@@ -74,7 +74,7 @@ impl ColumnProfile {
         self.min.add(field, number, false);
         self.max.add(field, number, true);
         if let Some(number) = number {
-            self.sum.add(field, number);
+            self.sum.add(number);
         }
         self.distinct.add(field);
     }

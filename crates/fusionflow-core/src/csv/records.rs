@@ -210,7 +210,12 @@ impl<R: Read> Records<R> {
                 return self.unclosed_quote();
             }
         }
-        self.line += memchr::memchr_iter(b'\n', raw).count() as u64;
+        // A one-line record holds at most its terminating newline.
+        self.line += if multi_line {
+            memchr::memchr_iter(b'\n', raw).count() as u64
+        } else {
+            u64::from(raw.ends_with(b"\n"))
+        };
         if let Some(expected) = wrong_count {
             let reason = BadRow::FieldCount { expected, found: self.nfields };
             return Record::Bad { line, reason };
