@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use accumulate::as_f64;
 pub use accumulate::{parse_number, Accumulator, Number};
 pub use profile::{ColumnProfile, ColumnReport};
-use records::{Record, Records};
+use records::{Buffers, Record, Records};
 
 use crate::walk::{InputFile, Skipped, WalkOptions};
 use crate::{read, thread_pool, Error, Progress, Result};
@@ -510,13 +510,15 @@ impl Plan<'_> {
                 scope.spawn(move |_| {
                     let mut state = AggregateState::default();
                     let mut errors = Vec::new();
+                    let mut buffers = Buffers::default();
                     while !stop.load(Ordering::Relaxed) && !progress.is_cancelled() {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(index) else { break };
                         let bad_before = state.bad_rows;
                         state.files += 1;
-                        let outcome = read::open(&file.path, progress)
-                            .and_then(|reader| self.read_rows(reader, file, index, &mut state));
+                        let outcome = read::open(&file.path, progress).and_then(|reader| {
+                            self.read_rows(reader, (file, index), &mut state, &mut buffers)
+                        });
                         progress.add_file();
                         if let Err(e) = outcome {
                             let path = file.path.to_string_lossy().into_owned();
@@ -559,9 +561,9 @@ impl Plan<'_> {
     fn read_rows(
         &self,
         reader: impl io::Read,
-        file: &InputFile,
-        file_index: usize,
+        (file, file_index): (&InputFile, usize),
         state: &mut AggregateState,
+        buffers: &mut Buffers,
     ) -> io::Result<()> {
         let options = self.options;
         let encoding = options
@@ -574,13 +576,25 @@ impl Plan<'_> {
             .utf8_passthru(true)
             .strip_bom(true)
             .build(reader);
-        let mut input = io::BufReader::with_capacity(256 * 1024, decoded);
-        // The header line (or its first 64 KiB) is read ahead to sniff the delimiter.
-        let mut head = Vec::new();
-        io::BufRead::read_until(&mut io::Read::take(&mut input, 64 * 1024), b'\n', &mut head)?;
-        let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(&head));
-        let input = io::Read::chain(io::Cursor::new(head), input);
-        let mut records = Records::new(input, delimiter, options.max_row_bytes);
+        let mut records = Records::new(
+            decoded,
+            options.delimiter,
+            options.max_row_bytes,
+            std::mem::take(buffers),
+        );
+        let outcome = self.read_records(&mut records, file, file_index, state);
+        *buffers = records.into_buffers();
+        outcome
+    }
+
+    fn read_records(
+        &self,
+        records: &mut Records<impl io::Read>,
+        file: &InputFile,
+        file_index: usize,
+        state: &mut AggregateState,
+    ) -> io::Result<()> {
+        let options = self.options;
         let path = file.path.to_string_lossy();
         // The header names the columns of this file.
         let header: Vec<String> = loop {
@@ -608,7 +622,7 @@ impl Plan<'_> {
             self.metrics.iter().map(|m| m.column.as_deref().and_then(position)).collect();
         records.expect_fields(header.len());
         if self.profiling() {
-            return self.profile_rows(&mut records, &header, (&path, file_index), state);
+            return self.profile_rows(records, &header, (&path, file_index), state);
         }
 
         // Metrics over the same column share one parse of its values.
@@ -701,25 +715,6 @@ impl Plan<'_> {
             state.bad_row_samples.push(BadRowSample { path, file_index, line, reason });
         }
     }
-}
-
-/// The most frequent candidate delimiter outside quotes on the first line
-/// (a comma when none appears).
-fn sniff_delimiter(start: &[u8]) -> u8 {
-    let line = start.split(|&b| b == b'\n').next().unwrap_or_default();
-    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0), (b'|', 0)];
-    let mut quoted = false;
-    for &byte in line {
-        if byte == b'"' {
-            quoted = !quoted;
-        } else if !quoted {
-            if let Some(entry) = counts.iter_mut().find(|(d, _)| *d == byte) {
-                entry.1 += 1;
-            }
-        }
-    }
-    // The first candidate wins ties, so a line without any gives a comma.
-    counts.iter().rev().max_by_key(|(_, n)| *n).map_or(b',', |(d, _)| *d)
 }
 
 /// Writes the sorted result as CSV.

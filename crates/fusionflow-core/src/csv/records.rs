@@ -99,12 +99,26 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Memory a reader needs, handed from one file's reader to the next.
+#[derive(Debug)]
+pub struct Buffers {
+    buf: Vec<u8>,
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers { buf: Vec::new(), fields: vec![0; 1024], ends: vec![0; 64] }
+    }
+}
+
 /// Reads logical records; see the module docs.
 pub struct Records<R> {
     input: R,
     eof: bool,
     parser: csv_core::Reader,
-    delimiter: u8,
+    delimiter: Option<u8>,
     max_row_bytes: usize,
     /// Number of fields every row must have, once the header is known.
     expected_fields: Option<usize>,
@@ -125,25 +139,48 @@ pub struct Records<R> {
 }
 
 impl<R: Read> Records<R> {
-    /// Reads CSV from `input`, fields separated by `delimiter`.
-    pub fn new(input: R, delimiter: u8, max_row_bytes: usize) -> Self {
+    /// Reads CSV from `input`, fields separated by `delimiter` (detected
+    /// from the first line when `None`), reusing `buffers` from an earlier
+    /// reader so that a new file costs no allocation.
+    pub fn new(input: R, delimiter: Option<u8>, max_row_bytes: usize, buffers: Buffers) -> Self {
         Records {
             input,
             eof: false,
-            parser: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            parser: csv_core::ReaderBuilder::new().delimiter(delimiter.unwrap_or(b',')).build(),
             delimiter,
             max_row_bytes,
             expected_fields: None,
-            buf: Vec::new(),
+            buf: buffers.buf,
             end: 0,
             start: 0,
             pos: 0,
             line: 1,
-            fields: vec![0; 1024],
+            fields: buffers.fields,
             field_len: 0,
-            ends: vec![0; 64],
+            ends: buffers.ends,
             nfields: 0,
         }
+    }
+
+    /// Gives the buffers back, for the next file.
+    pub fn into_buffers(self) -> Buffers {
+        Buffers { buf: self.buf, fields: self.fields, ends: self.ends }
+    }
+
+    /// The field separator, detecting it from the first line if it was not given.
+    pub fn delimiter(&mut self) -> io::Result<u8> {
+        if let Some(delimiter) = self.delimiter {
+            return Ok(delimiter);
+        }
+        // Enough input to hold the first line, up to 64 KiB of it.
+        while memchr::memchr(b'\n', &self.buf[..self.end]).is_none()
+            && self.end < 64 * 1024
+            && self.fill()?
+        {}
+        let delimiter = sniff_delimiter(&self.buf[..self.end]);
+        self.parser = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+        self.delimiter = Some(delimiter);
+        Ok(delimiter)
     }
 
     /// From now on, rows must have this many fields (the header's).
@@ -153,6 +190,7 @@ impl<R: Read> Records<R> {
 
     /// The next record, or `None` at the end of the input.
     pub fn next_record(&mut self) -> io::Result<Option<Record<'_>>> {
+        self.delimiter()?;
         self.start = self.pos;
         self.field_len = 0;
         self.nfields = 0;
@@ -203,7 +241,7 @@ impl<R: Read> Records<R> {
         // quote; the scan costs nothing on ordinary rows.
         let at_end = self.eof && self.pos == self.end;
         if multi_line || at_end {
-            let quotes = scan_quotes(body, self.delimiter);
+            let quotes = scan_quotes(body, self.delimiter.unwrap_or(b','));
             let suspicious = multi_line && (wrong_count.is_some() || !quotes.clean);
             // Ended inside quotes at the end of the input: the parser closed it for us.
             if suspicious || (at_end && quotes.open_at_end) {
@@ -313,6 +351,25 @@ impl<R: Read> Records<R> {
     }
 }
 
+/// The most frequent candidate delimiter outside quotes on the first line
+/// (a comma when none appears).
+fn sniff_delimiter(start: &[u8]) -> u8 {
+    let line = start.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0), (b'|', 0)];
+    let mut quoted = false;
+    for &byte in line {
+        if byte == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(entry) = counts.iter_mut().find(|(d, _)| *d == byte) {
+                entry.1 += 1;
+            }
+        }
+    }
+    // The first candidate wins ties, so a line without any gives a comma.
+    counts.iter().rev().max_by_key(|(_, n)| *n).map_or(b',', |(d, _)| *d)
+}
+
 /// How a record uses quotes (quotes open only at the start of a field).
 struct QuoteScan {
     /// The record ends inside a quoted field.
@@ -357,7 +414,7 @@ mod tests {
     }
 
     fn read_with(input: &[u8], header_fields: Option<usize>, max: usize) -> Vec<String> {
-        let mut records = Records::new(input, b',', max);
+        let mut records = Records::new(input, Some(b','), max, Buffers::default());
         if let Some(n) = header_fields {
             records.expect_fields(n);
         }
