@@ -152,9 +152,20 @@ impl Sum {
     }
 }
 
+/// Powers of ten up to the largest scale, exact in f64.
+const POWERS_OF_TEN: [f64; MAX_SCALE as usize + 1] = {
+    let mut powers = [1.0; MAX_SCALE as usize + 1];
+    let mut i = 1;
+    while i < powers.len() {
+        powers[i] = powers[i - 1] * 10.0;
+        i += 1;
+    }
+    powers
+};
+
 fn decimal_as_f64(mantissa: i128, scale: u32) -> f64 {
-    // Scales never exceed MAX_SCALE.
-    mantissa as f64 / 10f64.powi(i32::try_from(scale).unwrap_or(i32::MAX))
+    // Scales never exceed MAX_SCALE; the division of two exact values rounds once.
+    mantissa as f64 / POWERS_OF_TEN[scale as usize]
 }
 
 fn rescale(value: i128, from: u32, to: u32) -> Option<i128> {

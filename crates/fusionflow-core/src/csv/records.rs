@@ -118,6 +118,7 @@ pub struct Records<R> {
     input: R,
     eof: bool,
     parser: csv_core::Reader,
+    parser_ready: bool,
     delimiter: Option<u8>,
     max_row_bytes: usize,
     /// Number of fields every row must have, once the header is known.
@@ -146,7 +147,9 @@ impl<R: Read> Records<R> {
         Records {
             input,
             eof: false,
-            parser: csv_core::ReaderBuilder::new().delimiter(delimiter.unwrap_or(b',')).build(),
+            // Built once the delimiter is known: building csv-core's DFA is not free.
+            parser: csv_core::Reader::default(),
+            parser_ready: false,
             delimiter,
             max_row_bytes,
             expected_fields: None,
@@ -170,6 +173,10 @@ impl<R: Read> Records<R> {
     /// The field separator, detecting it from the first line if it was not given.
     pub fn delimiter(&mut self) -> io::Result<u8> {
         if let Some(delimiter) = self.delimiter {
+            if !self.parser_ready {
+                self.parser = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+                self.parser_ready = true;
+            }
             return Ok(delimiter);
         }
         // Enough input to hold the first line, up to 64 KiB of it.
@@ -177,10 +184,8 @@ impl<R: Read> Records<R> {
             && self.end < 64 * 1024
             && self.fill()?
         {}
-        let delimiter = sniff_delimiter(&self.buf[..self.end]);
-        self.parser = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
-        self.delimiter = Some(delimiter);
-        Ok(delimiter)
+        self.delimiter = Some(sniff_delimiter(&self.buf[..self.end]));
+        self.delimiter()
     }
 
     /// From now on, rows must have this many fields (the header's).
