@@ -61,6 +61,7 @@ def csv_aggregate(
     on_bad_rows: str = "skip",
     max_row_bytes: int = ...,
     bad_row_samples: int = 20,
+    parquet: bool = False,
     include: Sequence[str] = ...,
     exclude: Sequence[str] = ...,
     hidden: bool = False,

@@ -113,3 +113,18 @@ def test_equals_duckdb_on_clean_data(tmp_path: Path) -> None:
         assert int(mine["sum_quantity"]) == total
         assert math.isclose(float(mine["mean_price"]), mean, rel_tol=1e-9)
         assert (float(mine["min_price"]), float(mine["max_price"])) == (low, high)
+
+
+def test_parquet_output_reads_back_in_duckdb(tmp_path: Path) -> None:
+    import duckdb  # test dependency: the reference
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "sales.csv").write_text(DIRTY)
+    params = {"group_by": ["region"], "metrics": ["count", "mean:price"], "parquet": True}
+    summary = fusionflow.run("csv-aggregate", [tmp_path / "in"], params, tmp_path / "out")
+    assert summary["parquet_output"] == "aggregate.parquet"
+    table = duckdb.sql(f"SELECT * FROM '{tmp_path / 'out' / 'aggregate.parquet'}'")
+    assert table.columns == ["region", "count", "mean_price"]
+    assert [str(t) for t in table.types] == ["VARCHAR", "BIGINT", "DOUBLE"]
+    # "x" in quantity spoils no row here: no metric reads quantity.
+    assert table.fetchall() == [("east", 1, 0.5), ("north", 2, 2.0), ("south", 2, 1.0)]

@@ -157,7 +157,7 @@ fn grep(
 #[pyfunction]
 #[pyo3(signature = (
     inputs, output_dir, *, group_by=vec![], metrics=vec![], delimiter=None, encoding=None,
-    on_bad_rows="skip", max_row_bytes=16 << 20, bad_row_samples=20, include=vec![],
+    on_bad_rows="skip", max_row_bytes=16 << 20, bad_row_samples=20, parquet=false, include=vec![],
     exclude=vec![], hidden=false, follow_symlinks=false, threads=0, progress=None,
 ))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
@@ -172,6 +172,7 @@ fn csv_aggregate(
     on_bad_rows: &str,
     max_row_bytes: usize,
     bad_row_samples: usize,
+    parquet: bool,
     include: Vec<String>,
     exclude: Vec<String>,
     hidden: bool,
@@ -216,6 +217,7 @@ fn csv_aggregate(
             )?,
             max_row_bytes,
             bad_row_samples,
+            parquet,
         },
         output_dir,
         threads,

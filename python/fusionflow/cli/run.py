@@ -99,6 +99,7 @@ def grep(inputs: tuple[str, ...], output: str, as_json: bool, format_: str, **op
     show_default=True,
     help="Leave malformed rows out (and report them), or stop.",
 )
+@click.option("--parquet", is_flag=True, help="Also write aggregate.parquet.")
 @click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Leave out files/dirs matching this glob.")
 @click.option("--hidden", is_flag=True, help="Read hidden files and directories.")

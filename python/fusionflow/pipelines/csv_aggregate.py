@@ -49,6 +49,7 @@ class CsvAggregateParams(BaseModel):
         16 << 20, ge=1024, description="Longer rows are bad rows (bounds memory)."
     )
     bad_row_samples: int = Field(20, ge=0, le=10_000, description="Bad rows kept as samples.")
+    parquet: bool = Field(False, description="Also write aggregate.parquet (typed columns).")
 
     @field_validator("metrics")
     @classmethod
@@ -77,6 +78,7 @@ def execute(
         on_bad_rows=params.on_bad_rows,
         max_row_bytes=params.max_row_bytes,
         bad_row_samples=params.bad_row_samples,
+        parquet=params.parquet,
         include=params.include,
         exclude=params.exclude,
         hidden=params.hidden,

@@ -7,6 +7,7 @@
 
 mod accumulate;
 mod distinct;
+mod parquet;
 mod profile;
 pub mod records;
 
@@ -119,6 +120,8 @@ pub struct AggregateOptions {
     pub max_row_bytes: usize,
     /// How many bad rows to keep as samples.
     pub bad_row_samples: usize,
+    /// Also write `aggregate.parquet`.
+    pub parquet: bool,
 }
 
 impl Default for AggregateOptions {
@@ -131,6 +134,7 @@ impl Default for AggregateOptions {
             on_bad_rows: OnBadRows::Skip,
             max_row_bytes: 16 << 20,
             bad_row_samples: 20,
+            parquet: false,
         }
     }
 }
@@ -387,6 +391,8 @@ pub struct AggregateSummary {
     pub skipped: Vec<Skipped>,
     /// The output file's name.
     pub output: String,
+    /// `aggregate.parquet` when it was asked for.
+    pub parquet_output: Option<String>,
     /// Wall time in seconds.
     pub elapsed_s: f64,
 }
@@ -431,8 +437,7 @@ pub fn finish(request: &AggregateRequest, partial: Partial) -> Result<AggregateS
     let metrics = request.options.validate()?;
     let plan = Plan { options: &request.options, metrics: &metrics };
     fs::create_dir_all(&request.output_dir).map_err(|e| Error::io(&request.output_dir, e))?;
-    let path = request.output_dir.join("aggregate.csv");
-    write_result(&path, &plan, &partial.state).map_err(|e| Error::io(&path, e))?;
+    write_result(&request.output_dir, &plan, &partial.state)?;
     let Partial { state, files_total, errors, skipped } = partial;
     let profile = if plan.profiling() { profile_reports(&state) } else { Vec::new() };
     Ok(AggregateSummary {
@@ -462,6 +467,7 @@ pub fn finish(request: &AggregateRequest, partial: Partial) -> Result<AggregateS
         errors,
         skipped,
         output: "aggregate.csv".to_owned(),
+        parquet_output: request.options.parquet.then(|| "aggregate.parquet".to_owned()),
         elapsed_s: 0.0,
     })
 }
@@ -718,26 +724,44 @@ impl Plan<'_> {
 }
 
 /// Writes the sorted result as CSV.
-fn write_result(path: &std::path::Path, plan: &Plan<'_>, state: &AggregateState) -> io::Result<()> {
-    let mut out = BufWriter::new(File::create(path)?);
-    if plan.profiling() {
-        write_csv_row(&mut out, ColumnReport::HEADER.iter().map(|h| h.as_bytes().to_vec()))?;
-        for report in profile_reports(state) {
-            write_csv_row(&mut out, report.fields().into_iter())?;
+fn write_result(dir: &std::path::Path, plan: &Plan<'_>, state: &AggregateState) -> Result<()> {
+    let (header, rows) = result_table(plan, state);
+    let path = dir.join("aggregate.csv");
+    let write_csv = || {
+        let mut out = BufWriter::new(File::create(&path)?);
+        write_csv_row(&mut out, header.iter().map(|h| h.clone().into_bytes()))?;
+        for row in &rows {
+            write_csv_row(&mut out, row.iter().cloned())?;
         }
-        return out.flush();
+        out.flush()
+    };
+    write_csv().map_err(|e| Error::io(&path, e))?;
+    if plan.options.parquet {
+        let path = dir.join("aggregate.parquet");
+        parquet::write(&path, &header, &rows).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// The result as a table of CSV fields: the profile, or one row per group.
+fn result_table(plan: &Plan<'_>, state: &AggregateState) -> (Vec<String>, Vec<Vec<Vec<u8>>>) {
+    if plan.profiling() {
+        let header = ColumnReport::HEADER.iter().map(|h| (*h).to_owned()).collect();
+        return (header, profile_reports(state).iter().map(ColumnReport::fields).collect());
     }
     let header =
         plan.options.group_by.iter().cloned().chain(plan.metrics.iter().map(Metric::output_name));
-    write_csv_row(&mut out, header.map(String::into_bytes))?;
-    for (key, accumulators) in state.result_rows() {
-        let fields = key
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .chain(accumulators.iter().map(Accumulator::render));
-        write_csv_row(&mut out, fields)?;
-    }
-    out.flush()
+    let rows = state
+        .result_rows()
+        .into_iter()
+        .map(|(key, accumulators)| {
+            key.into_iter()
+                .map(Option::unwrap_or_default)
+                .chain(accumulators.iter().map(Accumulator::render))
+                .collect()
+        })
+        .collect();
+    (header.collect(), rows)
 }
 
 fn write_csv_row(out: &mut impl Write, fields: impl Iterator<Item = Vec<u8>>) -> io::Result<()> {

@@ -238,3 +238,29 @@ fn a_100_mb_line_is_one_bad_row_read_in_bounded_memory() {
     assert_eq!(summary.bad_rows, 1);
     assert!(summary.bad_row_samples[0].ends_with(":3: row longer than 16777216 bytes"));
 }
+
+#[test]
+fn parquet_output_has_typed_columns() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let dir = Dir::new();
+    dir.write("a.csv", "region,quantity,price\nnorth,3,1.5\nsouth,2,\n");
+    let mut request =
+        request(&dir, &["region"], vec![metric(Op::Sum, "quantity"), metric(Op::Mean, "price")]);
+    request.options.parquet = true;
+    let (summary, _) = run(&dir, &request);
+    assert_eq!(summary.parquet_output.as_deref(), Some("aggregate.parquet"));
+    let file = std::fs::File::open(dir.output().join("aggregate.parquet")).unwrap();
+    let batch = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let types: Vec<String> =
+        batch.schema().fields().iter().map(|f| format!("{}:{}", f.name(), f.data_type())).collect();
+    assert_eq!(types, ["region:Utf8", "sum_quantity:Int64", "mean_price:Float64"]);
+    assert_eq!(batch.num_rows(), 2);
+    assert_eq!(batch.column(2).null_count(), 1, "south has no price");
+}
