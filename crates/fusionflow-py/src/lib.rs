@@ -145,10 +145,7 @@ fn grep(
         )?,
         threads,
     };
-    let progress = progress.map_or_else(Progress::new, |p| p.inner.clone());
-    let summary =
-        py.detach(|| fusionflow_core::grep::run(&request, &progress)).map_err(|e| to_py(&e))?;
-    serde_json::to_string(&summary).map_err(|e| PyOSError::new_err(e.to_string()))
+    run_detached(py, progress, |progress| fusionflow_core::grep::run(&request, progress))
 }
 
 /// Aggregates the CSV files under `inputs` and writes `aggregate.csv` into
@@ -222,9 +219,17 @@ fn csv_aggregate(
         output_dir,
         threads,
     };
+    run_detached(py, progress, |progress| fusionflow_core::csv::run(&request, progress))
+}
+
+/// Runs `work` with the GIL released and returns its summary as JSON.
+fn run_detached<T: serde::Serialize + Send>(
+    py: Python<'_>,
+    progress: Option<&PyProgress>,
+    work: impl FnOnce(&Progress) -> fusionflow_core::Result<T> + Send,
+) -> PyResult<String> {
     let progress = progress.map_or_else(Progress::new, |p| p.inner.clone());
-    let summary =
-        py.detach(|| fusionflow_core::csv::run(&request, &progress)).map_err(|e| to_py(&e))?;
+    let summary = py.detach(|| work(&progress)).map_err(|e| to_py(&e))?;
     serde_json::to_string(&summary).map_err(|e| PyOSError::new_err(e.to_string()))
 }
 

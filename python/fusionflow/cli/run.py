@@ -6,7 +6,7 @@ import json
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -18,8 +18,41 @@ def run() -> None:
     """Run a pipeline over files in this process."""
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _inputs_and_outputs(command: F) -> F:
+    """The arguments and options every pipeline command shares."""
+    shared = (
+        click.argument("inputs", nargs=-1, required=True),
+        click.option(
+            "--include", multiple=True, help="Only files matching this glob (repeatable)."
+        ),
+        click.option("--exclude", multiple=True, help="Leave out files/dirs matching this glob."),
+        click.option("--hidden", is_flag=True, help="Include hidden files and directories."),
+        click.option(
+            "-L",
+            "--follow",
+            "follow_symlinks",
+            is_flag=True,
+            help="Follow symlinks inside trees (never outside the input root).",
+        ),
+        click.option("-o", "--output", required=True, help="Output directory."),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout."
+        ),
+    )
+    for decorate in reversed(shared):
+        command = decorate(command)
+    return command
+
+
+def _as_lists(options: dict[str, Any]) -> dict[str, Any]:
+    """Repeatable options arrive as tuples; the params models take lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
 @run.command("grep")
-@click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-e", "--regexp", "patterns", multiple=True, required=True, help="A pattern (repeatable)."
 )
@@ -38,18 +71,6 @@ def run() -> None:
     default=None,
     help="Stop reading a file after this many matching lines.",
 )
-@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
-@click.option(
-    "--exclude", multiple=True, help="Leave out files/dirs matching this glob (repeatable)."
-)
-@click.option("--hidden", is_flag=True, help="Search hidden files and directories.")
-@click.option(
-    "-L",
-    "--follow",
-    "follow_symlinks",
-    is_flag=True,
-    help="Follow symlinks inside trees (never outside the input root).",
-)
 @click.option(
     "--binary",
     type=click.Choice(["skip", "text"]),
@@ -65,12 +86,10 @@ def run() -> None:
     show_default=True,
     help="matches.txt (path:line:text) or matches.jsonl.",
 )
-@click.option("-o", "--output", required=True, help="Output directory.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@_inputs_and_outputs
 def grep(inputs: tuple[str, ...], output: str, as_json: bool, format_: str, **options: Any) -> None:
     """Extract every line matching any pattern from files, trees and .gz/.zst/.bz2 files."""
-    params = {**options, "format": format_, "patterns": list(options["patterns"])}
-    params["include"], params["exclude"] = list(options["include"]), list(options["exclude"])
+    params = {**_as_lists(options), "format": format_}
     summary = _run_with_progress("grep", list(inputs), params, output)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -79,7 +98,6 @@ def grep(inputs: tuple[str, ...], output: str, as_json: bool, format_: str, **op
 
 
 @run.command("csv-aggregate")
-@click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-g", "--group-by", "group_by", multiple=True, help="Group by these columns (COL[,COL...])."
 )
@@ -100,30 +118,16 @@ def grep(inputs: tuple[str, ...], output: str, as_json: bool, format_: str, **op
     help="Leave malformed rows out (and report them), or stop.",
 )
 @click.option("--parquet", is_flag=True, help="Also write aggregate.parquet.")
-@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
-@click.option("--exclude", multiple=True, help="Leave out files/dirs matching this glob.")
-@click.option("--hidden", is_flag=True, help="Read hidden files and directories.")
-@click.option(
-    "-L",
-    "--follow",
-    "follow_symlinks",
-    is_flag=True,
-    help="Follow symlinks inside trees (never outside the input root).",
-)
-@click.option("-o", "--output", required=True, help="Output directory.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@_inputs_and_outputs
 def csv_aggregate(inputs: tuple[str, ...], output: str, as_json: bool, **options: Any) -> None:
     """Aggregate CSV files (also .gz/.zst/.bz2) into one grouped aggregate.csv."""
     delimiter = options["delimiter"]
     params = {
-        **options,
+        **_as_lists(options),
         "group_by": [
             c.strip() for spec in options["group_by"] for c in spec.split(",") if c.strip()
         ],
-        "metrics": list(options["metrics"]),
         "delimiter": "\t" if delimiter in ("tab", "\\t") else delimiter,
-        "include": list(options["include"]),
-        "exclude": list(options["exclude"]),
     }
     summary = _run_with_progress("csv-aggregate", list(inputs), params, output)
     if as_json:
