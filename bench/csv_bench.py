@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import gen_csv  # noqa: E402  (sibling scripts, not installed packages)
 from gen_logs import format_size, parse_size  # noqa: E402
-from grep_bench import RSS_METHOD, Proc, fmt, run  # noqa: E402
+from grep_bench import RSS_METHOD, Proc, fmt, run, write_json  # noqa: E402
 
 MIB = 1 << 20
 TYPES = {
@@ -556,11 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             "unavailable": unavailable,
             **doc,
         }
-        text = json.dumps(out, indent=2, default=str)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n")
+        write_json(args.json, out)
     return 0
 
 

@@ -139,6 +139,15 @@ def run(cmd: list[str], capture: bool = False, stdout_file: Path | None = None) 
     return Proc(wall, maxrss, ru.ru_utime + ru.ru_stime, p.returncode, out, stderr)
 
 
+def write_json(target: str, doc: dict) -> None:
+    """Results as JSON on stdout (`-`) or into a file."""
+    text = json.dumps(doc, indent=2, default=str)
+    if target == "-":
+        print(text)
+    else:
+        Path(target).write_text(text + "\n")
+
+
 # --------------------------------------------------------------------------------------------
 # Corpus
 
@@ -501,11 +510,7 @@ def main(argv: list[str] | None = None) -> int:
             "ratios_ff_over_rg": ratios,
             "cli": [{**asdict(r), "median": r.median} for r in cli],
         }
-        text = json.dumps(doc, indent=2, default=str)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n")
+        write_json(args.json, doc)
     return 0
 
 

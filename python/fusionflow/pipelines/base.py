@@ -7,10 +7,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fusionflow._core import Progress
 from fusionflow.errors import InvalidParameter
+
+
+class FileSelection(BaseModel):
+    """Which files under the inputs a pipeline reads: parameters every pipeline shares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    include: list[str] = Field(
+        default_factory=list,
+        description="Only files matching these globs (a glob without '/' matches the name).",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Leave out files and directories matching these globs."
+    )
+    hidden: bool = Field(False, description="Include hidden files and directories in trees.")
+    follow_symlinks: bool = Field(
+        False, description="Follow symbolic links inside trees (never outside the input root)."
+    )
+
+    def selection(self) -> dict[str, Any]:
+        """The selection as keyword arguments of the core's run functions."""
+        return {
+            "include": self.include,
+            "exclude": self.exclude,
+            "hidden": self.hidden,
+            "follow_symlinks": self.follow_symlinks,
+        }
+
 
 Execute = Callable[[list[str], Any, Path, Progress | None], dict[str, Any]]
 

@@ -6,18 +6,16 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from fusionflow import _core
-from fusionflow.pipelines.base import Pipeline
+from fusionflow.pipelines.base import FileSelection, Pipeline
 
 OPS = ("count", "sum", "mean", "min", "max", "null_count", "count_distinct")
 
 
-class CsvAggregateParams(BaseModel):
+class CsvAggregateParams(FileSelection):
     """Parameters of ``csv-aggregate``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     group_by: list[str] = Field(
         default_factory=list, description="Columns whose values form the groups (none: one group)."
@@ -36,14 +34,6 @@ class CsvAggregateParams(BaseModel):
     )
     on_bad_rows: Literal["skip", "fail"] = Field(
         "skip", description="'skip' leaves malformed rows out and reports them; 'fail' stops."
-    )
-    include: list[str] = Field(default_factory=list, description="Only files matching these globs.")
-    exclude: list[str] = Field(
-        default_factory=list, description="Leave out files and directories matching these globs."
-    )
-    hidden: bool = Field(False, description="Read hidden files and directories in trees.")
-    follow_symlinks: bool = Field(
-        False, description="Follow symbolic links inside trees (never outside the input root)."
     )
     max_row_bytes: int = Field(
         16 << 20, ge=1024, description="Longer rows are bad rows (bounds memory)."
@@ -79,10 +69,7 @@ def execute(
         max_row_bytes=params.max_row_bytes,
         bad_row_samples=params.bad_row_samples,
         parquet=params.parquet,
-        include=params.include,
-        exclude=params.exclude,
-        hidden=params.hidden,
-        follow_symlinks=params.follow_symlinks,
+        **params.selection(),
         progress=progress,
     )
     summary: dict[str, Any] = json.loads(summary_json)

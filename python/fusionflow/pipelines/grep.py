@@ -6,18 +6,16 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from fusionflow import _core
-from fusionflow.pipelines.base import Pipeline
+from fusionflow.pipelines.base import FileSelection, Pipeline
 
 Count = Annotated[int, Field(ge=0, le=10_000)]
 
 
-class GrepParams(BaseModel):
+class GrepParams(FileSelection):
     """Parameters of ``grep``. Flags mirror grep/ripgrep's."""
-
-    model_config = ConfigDict(extra="forbid")
 
     patterns: list[str] = Field(
         min_length=1, description="Regular expressions; a line matches if any of them matches."
@@ -36,17 +34,6 @@ class GrepParams(BaseModel):
         "skip",
         description="Files with NUL bytes: 'skip' lists them in the summary without reporting "
         "any of their lines; 'text' searches them as text.",
-    )
-    include: list[str] = Field(
-        default_factory=list,
-        description="Only files matching these globs (a glob without '/' matches the name).",
-    )
-    exclude: list[str] = Field(
-        default_factory=list, description="Leave out files and directories matching these globs."
-    )
-    hidden: bool = Field(False, description="Search hidden files and directories in trees.")
-    follow_symlinks: bool = Field(
-        False, description="Follow symbolic links inside trees (never outside the input root)."
     )
     format: Literal["text", "jsonl"] = Field(
         "text", description="'text' writes matches.txt (path:line:text); 'jsonl' matches.jsonl."
@@ -75,10 +62,7 @@ def execute(
         max_matches_per_file=params.max_matches_per_file,
         binary=params.binary,
         max_line_bytes=params.max_line_bytes,
-        include=params.include,
-        exclude=params.exclude,
-        hidden=params.hidden,
-        follow_symlinks=params.follow_symlinks,
+        **params.selection(),
         format=params.format,
         progress=progress,
     )
