@@ -5,9 +5,15 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from fusionflow.config import Settings, get_settings, normalize_database_url
+from fusionflow.db import Database, migrate
+from tests.servers import postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +53,62 @@ def logs(tmp_path: Path) -> Path:
     (root / "app" / "a.log").write_text("start\nERROR disk full\nok\nFATAL oom\n")
     (root / "b.log").write_text("nothing\n")
     return root
+
+
+# -- databases and settings for the jobs tests --------------------------------------------
+
+SETTING_ENV = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "S3_ENDPOINT_URL",
+    "FUSIONFLOW_DATA_DIR",
+    "FUSIONFLOW_STORAGE_URL",
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the whole session."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every database-backed test runs on both: a SQLite file and a fresh PostgreSQL DB."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fusionflow.db'}"
+    import psycopg
+
+    admin = request.getfixturevalue("postgres_admin_url")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return normalize_database_url(f"{admin}/{name}")
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """Settings of an isolated installation: its own data dir, database and storage."""
+    for name in SETTING_ENV:
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        shard_files=2,
+        shard_lost_after_s=3.0,
+        retry_backoff_s=0.05,
+    )
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    """The migrated database of ``settings``."""
+    migrate.upgrade(settings.database)
+    database = Database(settings.database)
+    yield database
+    database.dispose()

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from os import PathLike
+from pathlib import Path
 from typing import final
 
 __all__ = [
@@ -10,8 +11,10 @@ __all__ = [
     "InvalidParameter",
     "Progress",
     "__version__",
+    "concat_parts",
     "csv_aggregate",
     "grep",
+    "list_files",
 ]
 
 __version__: str
@@ -46,6 +49,7 @@ def grep(
     exclude: Sequence[str] = ...,
     hidden: bool = False,
     follow_symlinks: bool = False,
+    exact: bool = False,
     format: str = "text",
     threads: int = 0,
     progress: Progress | None = None,
@@ -66,6 +70,24 @@ def csv_aggregate(
     exclude: Sequence[str] = ...,
     hidden: bool = False,
     follow_symlinks: bool = False,
+    exact: bool = False,
+    save_partial_to: str | PathLike[str] | None = None,
+    partials: Sequence[str | PathLike[str]] | None = None,
     threads: int = 0,
     progress: Progress | None = None,
 ) -> str: ...
+def list_files(
+    inputs: Sequence[str | PathLike[str]],
+    *,
+    include: Sequence[str] = ...,
+    exclude: Sequence[str] = ...,
+    hidden: bool = False,
+    follow_symlinks: bool = False,
+    threads: int = 0,
+) -> tuple[list[tuple[Path, int]], list[tuple[str, str]]]: ...
+def concat_parts(
+    parts: Sequence[str | PathLike[str]],
+    output: str | PathLike[str],
+    *,
+    separate_groups: bool = False,
+) -> int: ...

@@ -268,6 +268,26 @@ pub fn run(request: &GrepRequest, progress: &Progress) -> Result<GrepSummary> {
     Ok(summary)
 }
 
+/// Concatenates the match files of consecutive shards into `output`, in the
+/// order given, exactly as one run over all their inputs would have written it.
+/// `separate_groups`: put `--` between non-empty parts, as a run with context
+/// lines does between files. Returns the bytes written.
+pub fn concat_parts(parts: &[PathBuf], output: &Path, separate_groups: bool) -> Result<u64> {
+    let mut written = 0u64;
+    crate::write_atomically(output, |out| {
+        for part in parts {
+            let mut file = File::open(part)?;
+            if separate_groups && written > 0 && file.metadata()?.len() > 0 {
+                out.write_all(b"--\n")?;
+                written += 3;
+            }
+            written += io::copy(&mut file, out)?;
+        }
+        Ok(())
+    })?;
+    Ok(written)
+}
+
 /// What searching one file produced.
 struct FileResult {
     output: SpillBuffer,

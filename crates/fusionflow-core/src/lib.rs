@@ -49,3 +49,21 @@ pub(crate) fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
         .map(Arc::new)
         .map_err(|e| Error::invalid("threads", e))
 }
+
+/// Writes `path` whole or not at all: into a temporary file beside it, then
+/// renamed over it. Readers never see a half-written file, and a rerun (a
+/// redelivered shard) simply replaces the earlier output.
+pub(crate) fn write_atomically(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref());
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
+    write(&mut out).and_then(|()| out.flush()).map_err(|e| Error::io(path, e))?;
+    drop(out);
+    temp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}

@@ -69,6 +69,9 @@ pub struct WalkOptions {
     pub hidden: bool,
     /// Follow symbolic links found inside trees (never outside their root).
     pub follow_symlinks: bool,
+    /// Take the inputs as the exact, already-listed files of a planned shard:
+    /// nothing is walked or filtered, and the order is kept.
+    pub exact: bool,
 }
 
 impl WalkOptions {
@@ -79,6 +82,7 @@ impl WalkOptions {
             exclude: Filter::new("exclude", &self.exclude)?,
             hidden: self.hidden,
             follow_symlinks: self.follow_symlinks,
+            exact: self.exact,
         })
     }
 }
@@ -125,6 +129,7 @@ pub struct Walker {
     exclude: Filter,
     hidden: bool,
     follow_symlinks: bool,
+    exact: bool,
 }
 
 impl Walker {
@@ -133,6 +138,9 @@ impl Walker {
     /// A root that does not exist is an error of the whole call; problems
     /// below a root are listed in [`Listing::skipped`].
     pub fn list(&self, roots: &[PathBuf], pool: &Arc<ThreadPool>) -> Result<Listing> {
+        if self.exact {
+            return Ok(exact_listing(roots));
+        }
         let mut listing = Listing::default();
         for root in roots {
             let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
@@ -218,6 +226,27 @@ impl Walker {
 
 fn skip(path: &Path, reason: impl std::fmt::Display) -> Skipped {
     Skipped { path: path.to_string_lossy().into_owned(), reason: reason.to_string() }
+}
+
+/// Lists the files under `roots` on a pool of `threads` (0: one per core):
+/// what a job plans before splitting the files into shards.
+pub fn discover(roots: &[PathBuf], options: &WalkOptions, threads: usize) -> Result<Listing> {
+    let walker = options.build()?;
+    walker.list(roots, &crate::thread_pool(threads)?)
+}
+
+/// The files of a planned shard, as given. A file that vanished since it was
+/// planned is still listed (size 0): opening it fails, which makes it a
+/// per-file error of the run rather than an error of the whole shard.
+fn exact_listing(paths: &[PathBuf]) -> Listing {
+    let files = paths
+        .iter()
+        .map(|path| InputFile {
+            path: path.clone(),
+            size: std::fs::metadata(path).map_or(0, |m| m.len()),
+        })
+        .collect();
+    Listing { files, skipped: Vec::new() }
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ fn parse_choice<T: Copy>(name: &str, value: &str, choices: &[(&str, T)]) -> PyRe
     inputs, output_dir, patterns, *, ignore_case=false, fixed_strings=false, word=false,
     invert=false, before_context=0, after_context=0, max_matches_per_file=None,
     binary="skip", max_line_bytes=64 << 20, include=vec![], exclude=vec![], hidden=false,
-    follow_symlinks=false, format="text", threads=0, progress=None,
+    follow_symlinks=false, exact=false, format="text", threads=0, progress=None,
 ))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 fn grep(
@@ -114,13 +114,14 @@ fn grep(
     exclude: Vec<String>,
     hidden: bool,
     follow_symlinks: bool,
+    exact: bool,
     format: &str,
     threads: usize,
     progress: Option<&PyProgress>,
 ) -> PyResult<String> {
     let request = GrepRequest {
         inputs,
-        walk: WalkOptions { include, exclude, hidden, follow_symlinks },
+        walk: WalkOptions { include, exclude, hidden, follow_symlinks, exact },
         grep: GrepOptions {
             patterns,
             ignore_case,
@@ -155,7 +156,8 @@ fn grep(
 #[pyo3(signature = (
     inputs, output_dir, *, group_by=vec![], metrics=vec![], delimiter=None, encoding=None,
     on_bad_rows="skip", max_row_bytes=16 << 20, bad_row_samples=20, parquet=false, include=vec![],
-    exclude=vec![], hidden=false, follow_symlinks=false, threads=0, progress=None,
+    exclude=vec![], hidden=false, follow_symlinks=false, exact=false, save_partial_to=None,
+    partials=None, threads=0, progress=None,
 ))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 fn csv_aggregate(
@@ -174,6 +176,9 @@ fn csv_aggregate(
     exclude: Vec<String>,
     hidden: bool,
     follow_symlinks: bool,
+    exact: bool,
+    save_partial_to: Option<PathBuf>,
+    partials: Option<Vec<PathBuf>>,
     threads: usize,
     progress: Option<&PyProgress>,
 ) -> PyResult<String> {
@@ -201,7 +206,7 @@ fn csv_aggregate(
     };
     let request = AggregateRequest {
         inputs,
-        walk: WalkOptions { include, exclude, hidden, follow_symlinks },
+        walk: WalkOptions { include, exclude, hidden, follow_symlinks, exact },
         options: AggregateOptions {
             group_by,
             metrics,
@@ -219,7 +224,59 @@ fn csv_aggregate(
         output_dir,
         threads,
     };
-    run_detached(py, progress, |progress| fusionflow_core::csv::run(&request, progress))
+    // A shard saves its partial state; finalizing merges saved partials; else one whole run.
+    match (save_partial_to, partials) {
+        (Some(path), _) => run_detached(py, progress, |progress| {
+            fusionflow_core::csv::save_partial(&request, progress, &path)
+        }),
+        (None, Some(paths)) => {
+            run_detached(py, progress, |_| fusionflow_core::csv::finish_saved(&request, &paths))
+        }
+        (None, None) => {
+            run_detached(py, progress, |progress| fusionflow_core::csv::run(&request, progress))
+        }
+    }
+}
+
+/// Lists the files under `inputs` as a run would: `(files, skipped)`, where
+/// `files` holds `(path, size)` sorted by path and `skipped` `(path, reason)`.
+#[pyfunction]
+#[pyo3(signature = (
+    inputs, *, include=vec![], exclude=vec![], hidden=false, follow_symlinks=false, threads=0,
+))]
+#[allow(clippy::type_complexity, clippy::needless_pass_by_value)] // PyO3 passes owned values
+fn list_files(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    hidden: bool,
+    follow_symlinks: bool,
+    threads: usize,
+) -> PyResult<(Vec<(PathBuf, u64)>, Vec<(String, String)>)> {
+    let options = WalkOptions { include, exclude, hidden, follow_symlinks, exact: false };
+    let listing = py
+        .detach(|| fusionflow_core::walk::discover(&inputs, &options, threads))
+        .map_err(|e| to_py(&e))?;
+    Ok((
+        listing.files.into_iter().map(|f| (f.path, f.size)).collect(),
+        listing.skipped.into_iter().map(|s| (s.path, s.reason)).collect(),
+    ))
+}
+
+/// Concatenates consecutive shards' match files into `output` (see
+/// `fusionflow_core::grep::concat_parts`); returns the bytes written.
+#[pyfunction]
+#[pyo3(signature = (parts, output, *, separate_groups=false))]
+#[allow(clippy::needless_pass_by_value)] // PyO3 passes owned values
+fn concat_parts(
+    py: Python<'_>,
+    parts: Vec<PathBuf>,
+    output: PathBuf,
+    separate_groups: bool,
+) -> PyResult<u64> {
+    py.detach(|| fusionflow_core::grep::concat_parts(&parts, &output, separate_groups))
+        .map_err(|e| to_py(&e))
 }
 
 /// Runs `work` with the GIL released and returns its summary as JSON.
@@ -243,5 +300,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProgress>()?;
     m.add_function(wrap_pyfunction!(grep, m)?)?;
     m.add_function(wrap_pyfunction!(csv_aggregate, m)?)?;
+    m.add_function(wrap_pyfunction!(list_files, m)?)?;
+    m.add_function(wrap_pyfunction!(concat_parts, m)?)?;
     Ok(())
 }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fusionflow.errors import Cancelled, InvalidParameter
+from fusionflow.errors import Cancelled, InvalidParameter, one_line
+
+__all__ = ["exit_code_for", "one_line"]
 
 # Exit codes: 2 for bad input (as click does for usage errors), 130 for a cancelled run
 # (as a shell does for Ctrl-C), 1 for anything else.
@@ -16,11 +18,3 @@ def exit_code_for(error: BaseException) -> int:
     if isinstance(error, Cancelled):
         return CANCELLED
     return FAILED
-
-
-def one_line(error: BaseException) -> str:
-    """``error`` as a single line (regex errors, for one, span several)."""
-    if isinstance(error, FileNotFoundError) and error.filename:
-        return f"no such file or directory: {error.filename}"
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return " ".join(lines) or type(error).__name__

@@ -9,6 +9,7 @@ import click
 
 from fusionflow import __version__
 from fusionflow.cli.run import run
+from fusionflow.cli.service import db, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,6 +55,8 @@ def _type_name(spec: dict[str, Any]) -> str:
 
 
 cli.add_command(run)
+cli.add_command(db)
+cli.add_command(worker)
 
 
 def main() -> int:

@@ -41,6 +41,7 @@ class FileSelection(BaseModel):
 
 
 Execute = Callable[[list[str], Any, Path, Progress | None], dict[str, Any]]
+Finalize = Callable[[list[Path], list[dict[str, Any]], Any, Path], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class Pipeline:
     params_model: type[BaseModel]
     # (inputs, validated params, output dir, progress) -> summary fields
     execute: Execute
+    # A job's shard: (exactly these files, params, the shard's part dir, progress) -> its summary
+    run_shard: Execute
+    # (part dirs and shard summaries in shard order, params, output dir) -> summary fields;
+    # writes the same outputs as ``execute`` over all the shards' files would.
+    finalize: Finalize
 
     def validate(self, params: Mapping[str, Any]) -> BaseModel:
         """Validate raw parameters; the first problem becomes an ``InvalidParameter``."""

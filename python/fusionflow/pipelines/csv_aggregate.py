@@ -53,24 +53,55 @@ class CsvAggregateParams(FileSelection):
         return metrics
 
 
+def _kernel_options(params: CsvAggregateParams) -> dict[str, Any]:
+    """The params as keyword arguments of ``_core.csv_aggregate``."""
+    metrics = [(op, column or None) for op, _, column in (m.partition(":") for m in params.metrics)]
+    return {
+        "group_by": params.group_by,
+        "metrics": metrics,
+        "delimiter": params.delimiter,
+        "encoding": params.encoding,
+        "on_bad_rows": params.on_bad_rows,
+        "max_row_bytes": params.max_row_bytes,
+        "bad_row_samples": params.bad_row_samples,
+        "parquet": params.parquet,
+        **params.selection(),
+    }
+
+
 def execute(
     inputs: list[str], params: CsvAggregateParams, output: Path, progress: _core.Progress | None
 ) -> dict[str, Any]:
     """Run the Rust kernel; it writes aggregate.csv itself and returns the summary."""
-    metrics = [(op, column or None) for op, _, column in (m.partition(":") for m in params.metrics)]
+    summary_json = _core.csv_aggregate(inputs, output, **_kernel_options(params), progress=progress)
+    summary: dict[str, Any] = json.loads(summary_json)
+    return summary
+
+
+PARTIAL = "partial.json"
+
+
+def run_shard(
+    files: list[str], params: CsvAggregateParams, part: Path, progress: _core.Progress | None
+) -> dict[str, Any]:
+    """Aggregate one shard's files into ``part/partial.json`` (a mergeable state)."""
     summary_json = _core.csv_aggregate(
-        inputs,
-        output,
-        group_by=params.group_by,
-        metrics=metrics,
-        delimiter=params.delimiter,
-        encoding=params.encoding,
-        on_bad_rows=params.on_bad_rows,
-        max_row_bytes=params.max_row_bytes,
-        bad_row_samples=params.bad_row_samples,
-        parquet=params.parquet,
-        **params.selection(),
+        files,
+        part,
+        **_kernel_options(params) | {"exact": True},
+        save_partial_to=part / PARTIAL,
         progress=progress,
+    )
+    summary: dict[str, Any] = json.loads(summary_json)
+    return summary
+
+
+def finalize(
+    parts: list[Path], _summaries: list[dict[str, Any]], params: CsvAggregateParams, output: Path
+) -> dict[str, Any]:
+    """Merge the shards' partial states in order and write the result tables."""
+    summary_json = _core.csv_aggregate(
+        [], output, **_kernel_options(params), partials=[part / PARTIAL for part in parts]
     )
     summary: dict[str, Any] = json.loads(summary_json)
     return summary
@@ -81,4 +112,6 @@ PIPELINE = Pipeline(
     description="Aggregate many CSV files into one grouped summary (count, sum, mean, ...).",
     params_model=CsvAggregateParams,
     execute=execute,
+    run_shard=run_shard,
+    finalize=finalize,
 )

@@ -44,7 +44,12 @@ class GrepParams(FileSelection):
 
 
 def execute(
-    inputs: list[str], params: GrepParams, output: Path, progress: _core.Progress | None
+    inputs: list[str],
+    params: GrepParams,
+    output: Path,
+    progress: _core.Progress | None,
+    *,
+    exact: bool = False,
 ) -> dict[str, Any]:
     """Run the Rust kernel; it writes the matches file itself and returns the summary."""
     before = params.context if params.before_context is None else params.before_context
@@ -63,6 +68,7 @@ def execute(
         binary=params.binary,
         max_line_bytes=params.max_line_bytes,
         **params.selection(),
+        exact=exact,
         format=params.format,
         progress=progress,
     )
@@ -70,9 +76,50 @@ def execute(
     return summary
 
 
+def run_shard(
+    files: list[str], params: GrepParams, part: Path, progress: _core.Progress | None
+) -> dict[str, Any]:
+    """Search one shard's files (exactly those, in order) into ``part``."""
+    return execute(files, params, part, progress, exact=True)
+
+
+# Summary fields that add up over shards, and those that concatenate.
+_SUMS = (
+    "files_total",
+    "files_scanned",
+    "files_matched",
+    "matches",
+    "bytes_scanned",
+    "bytes_searched",
+)
+_LISTS = ("errors", "skipped_binary", "skipped")
+
+
+def finalize(
+    parts: list[Path], summaries: list[dict[str, Any]], params: GrepParams, output: Path
+) -> dict[str, Any]:
+    """Concatenate the shards' match files in order and merge their summaries."""
+    name = "matches.txt" if params.format == "text" else "matches.jsonl"
+    has_context = params.context or params.before_context or params.after_context
+    _core.concat_parts(
+        [part / name for part in parts],
+        output / name,
+        separate_groups=bool(has_context) and params.format == "text",
+    )
+    merged: dict[str, Any] = {key: sum(s[key] for s in summaries) for key in _SUMS}
+    merged["per_file"] = {path: n for s in summaries for path, n in s["per_file"].items()}
+    for key in _LISTS:
+        merged[key] = [item for s in summaries for item in s[key]]
+    merged["output"] = name
+    merged["threads"] = max((s["threads"] for s in summaries), default=0)
+    return merged
+
+
 PIPELINE = Pipeline(
     name="grep",
     description="Extract every line matching any of several patterns (ERROR, FATAL, ...).",
     params_model=GrepParams,
     execute=execute,
+    run_shard=run_shard,
+    finalize=finalize,
 )

@@ -15,7 +15,7 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -470,6 +470,61 @@ pub fn finish(request: &AggregateRequest, partial: Partial) -> Result<AggregateS
         parquet_output: request.options.parquet.then(|| "aggregate.parquet".to_owned()),
         elapsed_s: 0.0,
     })
+}
+
+/// What a shard reports after saving its partial state.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PartialSummary {
+    /// Files in the shard.
+    pub files_total: u64,
+    /// Well-formed rows aggregated.
+    pub rows: u64,
+    /// Malformed rows left out.
+    pub bad_rows: u64,
+    /// Files that failed.
+    pub errors: u64,
+    /// Wall time in seconds.
+    pub elapsed_s: f64,
+}
+
+/// Aggregates one shard's inputs and saves the partial state as JSON to `path`.
+///
+/// The file is written whole under a temporary name and then renamed, so a
+/// redelivered shard replaces its earlier partial and a killed one leaves none.
+pub fn save_partial(
+    request: &AggregateRequest,
+    progress: &Progress,
+    path: &Path,
+) -> Result<PartialSummary> {
+    let started = Instant::now();
+    let partial = aggregate(request, progress)?;
+    let summary = PartialSummary {
+        files_total: partial.files_total,
+        rows: partial.state.rows,
+        bad_rows: partial.state.bad_rows,
+        errors: partial.errors.len() as u64,
+        elapsed_s: 0.0,
+    };
+    crate::write_atomically(path, |out| {
+        serde_json::to_writer(out, &partial).map_err(io::Error::other)
+    })?;
+    Ok(PartialSummary { elapsed_s: started.elapsed().as_secs_f64(), ..summary })
+}
+
+/// Loads saved partials, merges them in the order given and writes the outputs,
+/// exactly as a single run over all their inputs would.
+pub fn finish_saved(request: &AggregateRequest, paths: &[PathBuf]) -> Result<AggregateSummary> {
+    let started = Instant::now();
+    let mut merged = Partial::default();
+    for path in paths {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let partial: Partial = serde_json::from_reader(io::BufReader::new(file))
+            .map_err(|e| Error::io(path, io::Error::new(io::ErrorKind::InvalidData, e)))?;
+        merged.merge(partial, request.options.bad_row_samples);
+    }
+    let mut summary = finish(request, merged)?;
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(summary)
 }
 
 /// Lists the inputs, aggregates them in parallel and writes `aggregate.csv`.

@@ -264,3 +264,38 @@ fn parquet_output_has_typed_columns() {
     assert_eq!(batch.num_rows(), 2);
     assert_eq!(batch.column(2).null_count(), 1, "south has no price");
 }
+
+#[test]
+fn saved_partials_of_shards_finish_to_the_single_run() {
+    let dir = Dir::new();
+    for i in 0..5 {
+        let rows: String = (0..20).map(|j| format!("{},{},{}.25\n", j % 3, i * j, j)).collect();
+        dir.write(&format!("f{i}.csv"), format!("product,quantity,price\n{rows}"));
+    }
+    dir.write("f2b.csv", "product,quantity,price\n1,\"unclosed,2\n");
+    let whole = request(&dir, &["product"], sales_metrics());
+    let (expected_summary, expected) = run(&dir, &whole);
+
+    let files = fusionflow_core::walk::discover(&whole.inputs, &whole.walk, 1).unwrap().files;
+    let mut saved = Vec::new();
+    for (i, shard) in files.chunks(2).enumerate() {
+        let mut shard_request = whole.clone();
+        shard_request.inputs = shard.iter().map(|f| f.path.clone()).collect();
+        shard_request.walk.exact = true;
+        let path = dir.tmp.path().join(format!("parts/{i}.json"));
+        let summary = csv::save_partial(&shard_request, &Progress::new(), &path).unwrap();
+        assert_eq!(summary.files_total, shard.len() as u64);
+        saved.push(path);
+    }
+    let mut finish = whole.clone();
+    finish.output_dir = dir.tmp.path().join("merged");
+    let summary = csv::finish_saved(&finish, &saved).unwrap();
+    let merged = std::fs::read_to_string(finish.output_dir.join("aggregate.csv")).unwrap();
+    assert_eq!(merged, expected);
+    assert_eq!(
+        (summary.rows, summary.bad_rows),
+        (expected_summary.rows, expected_summary.bad_rows)
+    );
+    assert_eq!(summary.bad_row_samples, expected_summary.bad_row_samples);
+    assert_eq!(summary.files_total, expected_summary.files_total);
+}

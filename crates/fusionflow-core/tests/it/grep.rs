@@ -255,3 +255,50 @@ proptest! {
         prop_assert_eq!(found, expected);
     }
 }
+
+/// Splits the listed inputs into consecutive shards, runs each on its exact
+/// files, and concatenates: the bytes equal one whole run's.
+#[test]
+fn shards_concatenated_equal_one_run_with_context_separators() {
+    let dir = Dir::new();
+    for (name, text) in [("a.log", "1\nERROR a\n3\n"), ("b.log", "none\n"), ("c.log", "ERROR c\n")]
+    {
+        dir.write(name, text);
+    }
+    dir.write("d.log", "x\nERROR d\n");
+    let mut whole = dir.request(&["ERROR"]);
+    (whole.grep.before_context, whole.grep.after_context) = (1, 1);
+    let (_, expected) = dir.run(&whole);
+
+    let files = fusionflow_core::walk::discover(&whole.inputs, &whole.walk, 1).unwrap().files;
+    let mut parts = Vec::new();
+    for (i, shard) in files.chunks(2).enumerate() {
+        let mut request = whole.clone();
+        request.inputs = shard.iter().map(|f| f.path.clone()).collect();
+        request.walk.exact = true;
+        request.output_dir = dir.tmp.path().join(format!("part{i}"));
+        grep::run(&request, &Progress::new()).unwrap();
+        parts.push(request.output_dir.join("matches.txt"));
+    }
+    let joined = dir.tmp.path().join("joined.txt");
+    let written = grep::concat_parts(&parts, &joined, true).unwrap();
+    let text = std::fs::read_to_string(&joined).unwrap();
+    assert_eq!(written, text.len() as u64);
+    let prefix = format!("{}/", dir.input().display());
+    assert_eq!(text.replace(&prefix, ""), expected);
+    assert!(expected.contains("--\n"), "the test covers a separator at a shard boundary");
+}
+
+#[test]
+fn exact_inputs_are_not_walked_and_a_vanished_file_is_a_per_file_error() {
+    let dir = Dir::new();
+    let kept = dir.write("a.log", "ERROR a\n");
+    let mut request = dir.request(&["ERROR"]);
+    request.inputs = vec![kept, dir.input().join("gone.log")];
+    request.walk.exact = true;
+    let (summary, text) = dir.run(&request);
+    assert_eq!(text, "a.log:1:ERROR a\n");
+    assert_eq!(summary.files_total, 2);
+    assert_eq!(summary.errors.len(), 1);
+    assert!(summary.errors[0].path.ends_with("gone.log"));
+}

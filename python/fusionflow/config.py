@@ -1,0 +1,139 @@
+"""FusionFlow's settings: one pydantic-settings class, read from the environment.
+
+Every setting can also come from a file named by ``<NAME>_FILE`` (a secret mounted by
+Kubernetes or Docker), e.g. ``DATABASE_URL_FILE=/run/secrets/db-url``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data directory (XDG on Linux)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "fusionflow"
+
+
+def _env(name: str, *more: str) -> Any:
+    return Field(None, validation_alias=AliasChoices(name, *more))
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Environment variable names are given as aliases."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir, validation_alias="FUSIONFLOW_DATA_DIR")
+    database_url: str | None = _env("DATABASE_URL", "FUSIONFLOW_DATABASE_URL")
+    redis_url: str | None = _env("REDIS_URL", "FUSIONFLOW_REDIS_URL")
+    storage_url: str | None = _env("FUSIONFLOW_STORAGE_URL")
+    # Colon-separated, like PATH (not JSON).
+    allowed_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, validation_alias="FUSIONFLOW_ALLOWED_ROOTS"
+    )
+    secret_key: str | None = _env("FUSIONFLOW_SECRET_KEY")
+    admin_password: str | None = _env("FUSIONFLOW_ADMIN_PASSWORD")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+
+    # S3 / MinIO
+    s3_endpoint_url: str | None = _env("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+    aws_access_key_id: str | None = _env("AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: str | None = _env("AWS_SECRET_ACCESS_KEY")
+    aws_region: str | None = _env("AWS_REGION", "AWS_DEFAULT_REGION")
+    s3_sse: Literal["AES256", "aws:kms"] = Field("AES256", validation_alias="FUSIONFLOW_S3_SSE")
+    s3_sse_kms_key_id: str | None = _env("FUSIONFLOW_S3_SSE_KMS_KEY_ID")
+
+    # Planning: a shard closes when either limit is reached.
+    shard_bytes: int = Field(256 << 20, ge=1, validation_alias="FUSIONFLOW_SHARD_BYTES")
+    shard_files: int = Field(5000, ge=1, validation_alias="FUSIONFLOW_SHARD_FILES")
+    # Threads inside one shard's Rust pool (0: one per core).
+    shard_threads: int = Field(0, ge=0, validation_alias="FUSIONFLOW_SHARD_THREADS")
+    # Shards the local executor runs at once. One: each shard already uses every core.
+    local_concurrency: int = Field(1, ge=1, validation_alias="FUSIONFLOW_LOCAL_CONCURRENCY")
+    # A running shard whose heartbeat is older than this is presumed lost with its worker.
+    shard_lost_after_s: float = Field(10.0, gt=0, validation_alias="FUSIONFLOW_SHARD_LOST_AFTER")
+    # Redis redelivers an unacknowledged task after this; above the longest shard.
+    visibility_timeout_s: int = Field(
+        6 * 3600, ge=60, validation_alias="FUSIONFLOW_VISIBILITY_TIMEOUT"
+    )
+    # Transient failures of a shard are retried this many times.
+    max_attempts: int = Field(3, ge=1, validation_alias="FUSIONFLOW_MAX_ATTEMPTS")
+    retry_backoff_s: float = Field(1.0, ge=0, validation_alias="FUSIONFLOW_RETRY_BACKOFF")
+
+    @field_validator("allowed_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileEnvSource(settings_cls))
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL: ``DATABASE_URL``, or a SQLite file in the data dir."""
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{self.data_dir / 'fusionflow.db'}"
+
+    @property
+    def storage(self) -> str:
+        """Where uploads and results go: ``FUSIONFLOW_STORAGE_URL`` or ``<data dir>/storage``."""
+        return self.storage_url or str(self.data_dir / "storage")
+
+
+def normalize_database_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` (as Heroku and libpq write them) → psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class _FileEnvSource(EnvSettingsSource):
+    """Reads ``<NAME>_FILE`` for every setting's environment name ``NAME``."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        for name in _env_names(field, field_name):
+            path = os.environ.get(f"{name}_FILE")
+            if path:
+                return Path(path).read_text().strip(), field_name, False
+        return None, field_name, False
+
+
+def _env_names(field: FieldInfo, field_name: str) -> list[str]:
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    if isinstance(alias, str):
+        return [alias]
+    return [field_name.upper()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once. Tests call ``get_settings.cache_clear()``."""
+    return Settings()

@@ -1,0 +1,32 @@
+"""The metadata database: SQLAlchemy 2 models, engines and Alembic migrations.
+
+SQLite (a file in the data dir, WAL mode) unless ``DATABASE_URL`` names PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from fusionflow.db.engine import Database
+from fusionflow.db.models import (
+    Artifact,
+    Base,
+    Job,
+    JobStatus,
+    Notification,
+    Shard,
+    ShardStatus,
+    User,
+    utcnow,
+)
+
+__all__ = [
+    "Artifact",
+    "Base",
+    "Database",
+    "Job",
+    "JobStatus",
+    "Notification",
+    "Shard",
+    "ShardStatus",
+    "User",
+    "utcnow",
+]

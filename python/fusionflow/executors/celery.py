@@ -1,0 +1,169 @@
+"""The scale-out executor: job steps as Celery tasks on a Redis broker.
+
+Tasks are thin wrappers around ``JobRunner``. Delivery settings:
+- ``acks_late`` and ``task_reject_on_worker_lost``: a task is acknowledged only when its
+  step has finished, so a worker that dies loses nothing;
+- prefetch 1: a worker holds only the shard it is running;
+- ``visibility_timeout`` above the longest shard, so a slow shard is never handed to a
+  second worker while the first still runs it.
+
+A worker killed outright (SIGKILL, a host gone) cannot wait for that timeout: its shard's
+heartbeat stops, and the janitor thread every worker runs reschedules the shard within
+about ``FUSIONFLOW_SHARD_LOST_AFTER`` seconds (10 by default). The original message, when
+Redis finally restores it, finds the shard done and does nothing. kombu's own sweep for
+expired messages is made to run every second (its defaults wait about 100 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import Celery, signals
+
+from fusionflow.config import Settings
+from fusionflow.db import Database
+from fusionflow.jobs import JobRunner, JobService
+from fusionflow.observability import QUEUE_LENGTH
+
+log = logging.getLogger(__name__)
+
+QUEUE = "fusionflow"
+PLAN, SHARD, FINALIZE = "fusionflow.plan", "fusionflow.shard", "fusionflow.finalize"
+
+
+def make_app(settings: Settings) -> Celery:
+    """A Celery app on ``REDIS_URL`` with FusionFlow's delivery settings and tasks."""
+    if not settings.redis_url:
+        raise ValueError("REDIS_URL is not set: the Celery executor needs a Redis broker")
+    app = Celery("fusionflow", broker=settings.redis_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s,
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        },
+    )
+    _register_tasks(app, settings)
+    return app
+
+
+class CeleryDispatcher:
+    """A ``Dispatcher`` that sends each step to the workers."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def plan(self, job_id: str) -> None:
+        self.app.send_task(PLAN, args=[job_id], queue=QUEUE)
+
+    def run_shard(self, job_id: str, index: int, *, delay: float = 0.0) -> None:
+        self.app.send_task(SHARD, args=[job_id, index], queue=QUEUE, countdown=delay or None)
+
+    def finalize(self, job_id: str) -> None:
+        self.app.send_task(FINALIZE, args=[job_id], queue=QUEUE)
+
+
+class CeleryExecutor:
+    """What a submitting process (``fusionflow serve``, a script) holds."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.app = make_app(settings)
+        self.dispatcher = CeleryDispatcher(self.app)
+        self.jobs = JobService(db, settings, self.dispatcher)
+
+    def queue_length(self) -> int:
+        with self.app.connection_for_read() as connection:
+            length = int(connection.default_channel.client.llen(QUEUE))
+        QUEUE_LENGTH.labels(QUEUE).set(length)
+        return length
+
+    def close(self) -> None:
+        self.app.close()
+
+
+class _WorkerState:
+    """Per worker process: the runner (built on first use), the shutdown flag, the janitor."""
+
+    def __init__(self, app: Celery, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.stopping = threading.Event()
+        self._runner: JobRunner | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def runner(self) -> JobRunner:
+        with self._lock:
+            if self._runner is None:
+                db = Database(self.settings.database)
+                self._runner = JobRunner(
+                    db, self.settings, CeleryDispatcher(self.app), should_stop=self.stopping.is_set
+                )
+            return self._runner
+
+    def janitor(self, interval: float = 2.0) -> None:
+        while not self.stopping.wait(interval):
+            try:
+                self.runner.reap_lost_shards()
+                with self.app.connection_for_read() as connection:
+                    QUEUE_LENGTH.labels(QUEUE).set(connection.default_channel.client.llen(QUEUE))
+            except Exception:  # keep sweeping through a DB or broker restart
+                log.exception("janitor round failed")
+
+
+def _register_tasks(app: Celery, settings: Settings) -> None:
+    state = _WorkerState(app, settings)
+
+    @app.task(name=PLAN)  # type: ignore[untyped-decorator]
+    def plan(job_id: str) -> None:
+        state.runner.plan(job_id)
+
+    @app.task(name=SHARD)  # type: ignore[untyped-decorator]
+    def run_shard(job_id: str, index: int) -> None:
+        state.runner.run_shard(job_id, index)
+
+    @app.task(name=FINALIZE)  # type: ignore[untyped-decorator]
+    def finalize(job_id: str) -> None:
+        state.runner.finalize(job_id)
+
+    def on_ready(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is app:
+            threading.Thread(target=state.janitor, name="fusionflow-janitor", daemon=True).start()
+
+    def on_shutdown(**_: Any) -> None:
+        # SIGTERM: running shards stop and go back to the queue (see JobRunner._after_cancel).
+        state.stopping.set()
+
+    signals.worker_ready.connect(on_ready, weak=False)
+    signals.worker_shutting_down.connect(on_shutdown, weak=False)
+
+
+def run_worker(settings: Settings, concurrency: int = 1, loglevel: str = "INFO") -> None:
+    """Run a worker in this process until it is told to stop (SIGTERM: hand back, exit).
+
+    Thread pool, one shard at a time by default: each shard uses every core through the
+    Rust core's own threads, with the GIL released.
+    """
+    app = make_app(settings)
+    app.worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={concurrency}",
+            f"--queues={QUEUE}",
+            f"--loglevel={loglevel}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )

@@ -1,0 +1,403 @@
+"""The steps executors run: plan a job, run its shards, finalize it; and recovery of
+shards whose worker vanished. Every step is idempotent: a redelivered task repeats
+nothing that counts (a shard's partial is overwritten, its completion recorded once)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from fusionflow import _core, pipelines, storage
+from fusionflow.config import Settings
+from fusionflow.db import Artifact, Database, Job, JobStatus, Shard, ShardStatus, utcnow
+from fusionflow.errors import Cancelled, one_line
+from fusionflow.jobs import planning, report
+from fusionflow.jobs.dispatch import Dispatcher
+from fusionflow.jobs.errors import is_transient
+from fusionflow.jobs.monitor import ShardMonitor
+from fusionflow.jobs.transitions import finish_job, refresh_progress, update_own_shard
+from fusionflow.observability import BYTES_PROCESSED, SHARD_DURATION, SHARD_RETRIES
+
+log = logging.getLogger(__name__)
+
+# A shard whose worker vanished this many times is not run again: something in its
+# files kills workers (a decompression bomb, a parser crash), and retrying forever
+# would take down worker after worker.
+MAX_LOST = 2
+
+
+@dataclass(frozen=True)
+class _Claim:
+    shard_id: int
+    pipeline: str
+    params: dict[str, Any]
+    files: list[str]
+    attempt: int
+
+
+def work_url(settings: Settings, job_id: str, index: int | None = None) -> str:
+    """Where a job's shards keep their partial results."""
+    parts = ["work", job_id] + ([] if index is None else [str(index)])
+    return storage.join(settings.storage, *parts)
+
+
+class JobRunner:
+    """Runs the steps of jobs in this process, for whichever executor calls it."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        dispatcher: Dispatcher,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.should_stop = should_stop
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def _worker_id(self) -> str:
+        # Threads of one process run different shards: tell them apart.
+        return f"{self.worker}:{threading.get_ident()}"
+
+    # -- plan ------------------------------------------------------------------------
+
+    def plan(self, job_id: str) -> None:
+        """List the inputs once, split them into shards, record them, schedule them."""
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.status in JobStatus.FINISHED:
+                return
+            if job.status == JobStatus.RUNNING:  # planned already: a redelivered task
+                self._dispatch_unfinished(job)
+                return
+            name, inputs, raw_params = job.pipeline, list(job.inputs), dict(job.params)
+        try:
+            params = pipelines.get(name).validate(raw_params)
+            selection = params.selection() if hasattr(params, "selection") else {}
+            files, skipped = _core.list_files(
+                inputs, threads=self.settings.shard_threads, **selection
+            )
+        except Exception as e:  # the inputs or params are bad: no retry helps
+            if is_transient(e):
+                raise
+            with self.db.session() as session:
+                finish_job(session, job_id, JobStatus.FAILED, error=f"planning: {one_line(e)}")
+            return
+        entries = [(str(path), size) for path, size in files]
+        shards = planning.split(entries, self.settings.shard_bytes, self.settings.shard_files)
+        with self.db.session() as session:
+            started = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.PENDING)
+                .values(
+                    status=JobStatus.RUNNING,
+                    started_at=utcnow(),
+                    attempts=Job.attempts + 1,
+                    shards_total=len(shards),
+                    files_total=len(entries),
+                    bytes_total=sum(size for _, size in entries),
+                    plan={"skipped": [{"path": p, "reason": r} for p, r in skipped]},
+                )
+            )
+            if started.rowcount != 1:  # type: ignore[attr-defined]
+                return  # cancelled meanwhile, or planned by a twin delivery
+            session.add_all(
+                Shard(
+                    job_id=job_id,
+                    index=index,
+                    inputs=[list(entry) for entry in shard],
+                    files=len(shard),
+                    bytes=sum(size for _, size in shard),
+                )
+                for index, shard in enumerate(shards)
+            )
+        for index in range(len(shards)):
+            self.dispatcher.run_shard(job_id, index)
+        if not shards:
+            self.dispatcher.finalize(job_id)
+
+    def _dispatch_unfinished(self, job: Job) -> None:
+        pending = [s.index for s in job.shards if s.status == ShardStatus.PENDING]
+        for index in pending:
+            self.dispatcher.run_shard(job.id, index)
+        if all(s.status == ShardStatus.COMPLETED for s in job.shards):
+            self.dispatcher.finalize(job.id)
+
+    # -- shards ----------------------------------------------------------------------
+
+    def run_shard(self, job_id: str, index: int) -> None:
+        """Run one shard unless it is done, owned by a live worker, or its job is over."""
+        worker = self._worker_id()
+        claim = self._claim(job_id, index, worker)
+        if claim is None:
+            return
+        pipeline = pipelines.get(claim.pipeline)
+        params = pipeline.validate(claim.params)
+        part_url = work_url(self.settings, job_id, index)
+        progress = _core.Progress()
+        started = time.monotonic()
+        try:
+            with ShardMonitor(
+                self.db, job_id, claim.shard_id, worker, progress, should_stop=self.should_stop
+            ):
+                summary = pipeline.run_shard(
+                    claim.files, params, storage.local_path(part_url), progress
+                )
+        except Cancelled:
+            self._after_cancel(job_id, index, claim.shard_id, worker)
+            return
+        except Exception as e:  # noqa: BLE001 (recorded; the job decides what next)
+            self._after_failure(job_id, index, claim, worker, e)
+            return
+        duration = time.monotonic() - started
+        with self.db.session() as session:
+            done = session.execute(
+                update_own_shard(claim.shard_id, worker).values(
+                    status=ShardStatus.COMPLETED,
+                    summary=summary,
+                    result_url=part_url,
+                    bytes_done=Shard.bytes,
+                    files_done=Shard.files,
+                    error=None,
+                    duration_s=duration,
+                    finished_at=utcnow(),
+                )
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return  # handed to another worker meanwhile; its run counts
+            refresh_progress(session, job_id)
+            remaining = session.scalar(
+                select(Shard.id)
+                .where(Shard.job_id == job_id, Shard.status != ShardStatus.COMPLETED)
+                .limit(1)
+            )
+            shard_bytes = session.scalar(select(Shard.bytes).where(Shard.id == claim.shard_id))
+        SHARD_DURATION.labels(claim.pipeline).observe(duration)
+        BYTES_PROCESSED.labels(claim.pipeline).inc(shard_bytes or 0)
+        if remaining is None:
+            self.dispatcher.finalize(job_id)
+
+    def _claim(self, job_id: str, index: int, worker: str) -> _Claim | None:
+        now = utcnow()
+        lost_before = now - timedelta(seconds=self.settings.shard_lost_after_s)
+        with self.db.session() as session:
+            row = session.execute(
+                select(Shard, Job)
+                .join(Job)
+                .where(Shard.job_id == job_id, Shard.index == index)
+                .with_for_update(of=Shard)
+            ).first()
+            if row is None:
+                return None
+            shard, job = row
+            if job.status != JobStatus.RUNNING or shard.status not in (
+                ShardStatus.PENDING,
+                ShardStatus.RUNNING,
+            ):
+                return None
+            if shard.status == ShardStatus.RUNNING:
+                heartbeat = shard.heartbeat_at
+                if heartbeat is not None and heartbeat > lost_before:
+                    return None  # a live worker has it: this is a duplicate delivery
+                shard.lost += 1  # its worker died without a word
+            if shard.lost >= MAX_LOST:
+                reason = (
+                    f"shard {index} stopped its worker {shard.lost} times (killed, or out of "
+                    f"memory?) and was not run again; its files: {_names(shard.inputs)}"
+                )
+                shard.status, shard.error = ShardStatus.FAILED, reason
+                finish_job(session, job_id, JobStatus.FAILED, error=reason)
+                return None
+            shard.status = ShardStatus.RUNNING
+            shard.attempts += 1
+            shard.worker = worker
+            shard.heartbeat_at = now
+            shard.started_at = now
+            shard.bytes_done = shard.files_done = 0
+            return _Claim(
+                shard_id=shard.id,
+                pipeline=job.pipeline,
+                params=dict(job.params),
+                files=[path for path, _ in shard.inputs],
+                attempt=shard.attempts,
+            )
+
+    def _after_cancel(self, job_id: str, index: int, shard_id: int, worker: str) -> None:
+        """The run stopped: the job ended, the shard was taken over, or this worker is
+        shutting down — then the shard goes back to the queue, neither lost nor doubled."""
+        if not self.should_stop():
+            return
+        with self.db.session() as session:
+            handed_back = session.execute(
+                update_own_shard(shard_id, worker).values(
+                    status=ShardStatus.PENDING, worker=None, attempts=Shard.attempts - 1
+                )
+            )
+        if handed_back.rowcount == 1:  # type: ignore[attr-defined]
+            self.dispatcher.run_shard(job_id, index)
+
+    def _after_failure(
+        self, job_id: str, index: int, claim: _Claim, worker: str, error: Exception
+    ) -> None:
+        message = f"shard {index}: {one_line(error)}"
+        retry = is_transient(error) and claim.attempt < self.settings.max_attempts
+        if not retry and is_transient(error):
+            message += f" (after {claim.attempt} attempts)"
+        log.warning("job %s %s", job_id, message)
+        with self.db.session() as session:
+            mine = session.execute(
+                update_own_shard(claim.shard_id, worker).values(
+                    status=ShardStatus.PENDING if retry else ShardStatus.FAILED,
+                    worker=None,
+                    error=message,
+                )
+            )
+            if mine.rowcount != 1:  # type: ignore[attr-defined]
+                return
+            if not retry:
+                finish_job(session, job_id, JobStatus.FAILED, error=message)
+        if retry:
+            SHARD_RETRIES.labels(claim.pipeline, "error").inc()
+            delay = self.settings.retry_backoff_s * 2 ** (claim.attempt - 1)
+            self.dispatcher.run_shard(job_id, index, delay=delay)
+
+    # -- finalize --------------------------------------------------------------------
+
+    def finalize(self, job_id: str) -> None:
+        """Merge the shards' results in shard order into the outputs, once all are done.
+
+        Running twice writes the same files twice (each atomically); only one run
+        completes the job and records artifacts and the notification.
+        """
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.status != JobStatus.RUNNING:
+                return
+            shards = list(job.shards)
+            if any(s.status != ShardStatus.COMPLETED for s in shards):
+                return
+            name, raw_params, inputs = job.pipeline, dict(job.params), list(job.inputs)
+            output_url, plan, started = job.output_url, dict(job.plan), job.started_at
+            parts = [storage.local_path(s.result_url or "") for s in shards]
+            summaries = [s.summary or {} for s in shards]
+        try:
+            pipeline = pipelines.get(name)
+            params = pipeline.validate(raw_params)
+            output = storage.local_path(output_url)
+            output.mkdir(parents=True, exist_ok=True)
+            fields = pipeline.finalize(parts, summaries, params, output)
+        except Exception as e:
+            if is_transient(e):
+                raise
+            with self.db.session() as session:
+                finish_job(session, job_id, JobStatus.FAILED, error=f"finalize: {one_line(e)}")
+            return
+        fields["skipped"] = plan.get("skipped", []) + fields.get("skipped", [])
+        if started is not None:
+            fields["elapsed_s"] = (utcnow() - started).total_seconds()
+        summary = {
+            "pipeline": name,
+            "job": job_id,
+            "inputs": inputs,
+            "params": params.model_dump(mode="json"),
+            **fields,
+        }
+        (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (output / "report.txt").write_text(report.render(summary))
+        artifacts = _artifacts(output, output_url)
+        with self.db.session() as session:
+            if finish_job(session, job_id, JobStatus.COMPLETED, summary=summary):
+                session.add_all(Artifact(job_id=job_id, **a) for a in artifacts)
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id)
+                    .values(bytes_done=Job.bytes_total, files_done=Job.files_total)
+                )
+        storage.remove_tree(work_url(self.settings, job_id))
+
+    # -- recovery --------------------------------------------------------------------
+
+    def reap_lost_shards(self) -> int:
+        """Schedule again every running shard whose heartbeat stopped: its worker died
+        (killed, out of memory, host gone). Returns how many were rescheduled."""
+        lost_before = utcnow() - timedelta(seconds=self.settings.shard_lost_after_s)
+        with self.db.session() as session:
+            stale = session.execute(
+                select(Shard.id, Shard.job_id, Shard.index, Shard.heartbeat_at, Job.pipeline)
+                .join(Job)
+                .where(
+                    Job.status == JobStatus.RUNNING,
+                    Shard.status == ShardStatus.RUNNING,
+                    Shard.heartbeat_at < lost_before,
+                )
+            ).all()
+        rescheduled = 0
+        for shard_id, job_id, index, heartbeat, pipeline in stale:
+            with self.db.session() as session:
+                # Conditional on the heartbeat seen, so that two reapers reschedule once.
+                taken = session.execute(
+                    update(Shard)
+                    .where(
+                        Shard.id == shard_id,
+                        Shard.status == ShardStatus.RUNNING,
+                        Shard.heartbeat_at == heartbeat,
+                    )
+                    .values(status=ShardStatus.PENDING, lost=Shard.lost + 1, worker=None)
+                )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                log.warning("job %s: shard %s lost with its worker; rescheduled", job_id, index)
+                SHARD_RETRIES.labels(pipeline, "lost").inc()
+                self.dispatcher.run_shard(job_id, index)
+                rescheduled += 1
+        return rescheduled
+
+    def resume_all(self) -> None:
+        """After a restart of an in-process executor: schedule what was in its queue."""
+        with self.db.session() as session:
+            jobs = session.scalars(
+                select(Job).where(Job.status.in_((JobStatus.PENDING, JobStatus.RUNNING)))
+            ).all()
+            for job in jobs:
+                if job.status == JobStatus.PENDING:
+                    self.dispatcher.plan(job.id)
+                else:
+                    self._dispatch_unfinished(job)
+
+
+def _names(inputs: list[Any], shown: int = 5) -> str:
+    paths = [str(path) for path, _ in inputs]
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(paths[:shown]) + more
+
+
+def _artifacts(output: Any, output_url: str) -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(output.rglob("*")):
+        if path.is_file():
+            name = path.relative_to(output).as_posix()
+            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            if name.endswith(".jsonl"):
+                content_type = "application/x-ndjson"
+            found.append(
+                {
+                    "name": name,
+                    "size": path.stat().st_size,
+                    "content_type": content_type,
+                    "url": storage.join(output_url, name),
+                }
+            )
+    return found

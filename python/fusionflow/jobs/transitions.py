@@ -1,0 +1,85 @@
+"""Status changes shared by the lifecycle and the runner, each guarded by the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Update, func, select, update
+from sqlalchemy.orm import Session
+
+from fusionflow.db import Job, JobStatus, Notification, Shard, ShardStatus, utcnow
+from fusionflow.observability import JOBS_FINISHED
+
+UNFINISHED = (JobStatus.PENDING, JobStatus.RUNNING)
+
+
+def finish_job(
+    session: Session,
+    job_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    summary: dict[str, Any] | None = None,
+) -> bool:
+    """Move an unfinished job to ``status``. True for the one caller that did it: only
+    that caller's notification and metrics count, however many workers race here."""
+    values: dict[str, Any] = {"status": status, "error": error, "finished_at": utcnow()}
+    if summary is not None:
+        values["summary"] = summary
+    done = session.execute(
+        update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED)).values(**values)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    # Shards not done never start now (their runs check the job first).
+    session.execute(
+        update(Shard)
+        .where(Shard.job_id == job_id, Shard.status.in_((ShardStatus.PENDING, ShardStatus.RUNNING)))
+        .values(status=ShardStatus.CANCELLED)
+    )
+    job = session.get(Job, job_id)
+    assert job is not None
+    if job.owner_id is not None:
+        session.add(
+            Notification(
+                user_id=job.owner_id,
+                job_id=job_id,
+                kind=f"job.{status}",
+                message=_message(job, status, error),
+            )
+        )
+    JOBS_FINISHED.labels(job.pipeline, status).inc()
+    return True
+
+
+def _message(job: Job, status: str, error: str | None) -> str:
+    what = f"{job.pipeline} job {job.name or job.id}"
+    return f"{what} failed: {error}" if error else f"{what} {status}"
+
+
+def update_own_shard(shard_id: int, worker: str) -> Update:
+    """An UPDATE of a shard that applies only while ``worker`` still runs it: once the
+    shard was handed to another worker (this one presumed lost), it changes nothing."""
+    return update(Shard).where(
+        Shard.id == shard_id, Shard.worker == worker, Shard.status == ShardStatus.RUNNING
+    )
+
+
+def refresh_progress(session: Session, job_id: str) -> None:
+    """Set the job's done counters to the sum over its shards."""
+    in_job = Shard.job_id == job_id
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            bytes_done=select(func.coalesce(func.sum(Shard.bytes_done), 0))
+            .where(in_job)
+            .scalar_subquery(),
+            files_done=select(func.coalesce(func.sum(Shard.files_done), 0))
+            .where(in_job)
+            .scalar_subquery(),
+            shards_done=select(func.count())
+            .where(in_job, Shard.status == ShardStatus.COMPLETED)
+            .scalar_subquery(),
+        )
+    )

@@ -1,0 +1,83 @@
+"""What callers see of a job: a plain, serializable snapshot with derived progress."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from fusionflow.db import Job, JobStatus
+
+
+class JobInfo(BaseModel):
+    id: str
+    name: str
+    owner_id: int | None
+    pipeline: str
+    params: dict[str, Any]
+    inputs: list[Any]
+    status: str
+    error: str | None
+    attempts: int
+    output_url: str
+    shards_total: int
+    shards_done: int
+    files_total: int
+    files_done: int
+    bytes_total: int
+    bytes_done: int
+    progress: float  # percent of bytes (of shards, before the plan is known)
+    throughput_bytes_s: float | None
+    eta_s: float | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in JobStatus.FINISHED
+
+    @classmethod
+    def of(cls, job: Job, now: datetime | None = None) -> JobInfo:
+        now = now or datetime.now(UTC)
+        started, finished = job.started_at, job.finished_at
+        elapsed = ((finished or now) - started).total_seconds() if started else None
+        if job.status == JobStatus.COMPLETED:
+            progress = 100.0
+        elif job.bytes_total:
+            progress = min(100.0, 100.0 * job.bytes_done / job.bytes_total)
+        elif job.shards_total:
+            progress = 100.0 * job.shards_done / job.shards_total
+        else:
+            progress = 0.0
+        throughput = job.bytes_done / elapsed if elapsed and job.bytes_done else None
+        eta = None
+        if throughput and job.status == JobStatus.RUNNING:
+            eta = max(0.0, (job.bytes_total - job.bytes_done) / throughput)
+        return cls(
+            id=job.id,
+            name=job.name,
+            owner_id=job.owner_id,
+            pipeline=job.pipeline,
+            params=job.params,
+            inputs=job.inputs,
+            status=job.status,
+            error=job.error,
+            attempts=job.attempts,
+            output_url=job.output_url,
+            shards_total=job.shards_total,
+            shards_done=job.shards_done,
+            files_total=job.files_total,
+            files_done=job.files_done,
+            bytes_total=job.bytes_total,
+            bytes_done=job.bytes_done,
+            progress=round(progress, 2),
+            throughput_bytes_s=throughput,
+            eta_s=eta,
+            created_at=job.created_at,
+            started_at=started,
+            finished_at=finished,
+            duration_s=elapsed if finished else None,
+        )

@@ -1,0 +1,62 @@
+"""The Alembic migrations build exactly the models' schema, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from fusionflow.config import Settings
+from fusionflow.db import Base, Database, migrate
+
+
+def test_migrations_match_the_models(db: Database) -> None:
+    with db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+    assert migrate.current(db.url) == "0001"
+
+
+def test_upgrade_is_idempotent(db: Database) -> None:
+    migrate.upgrade(db.url)
+    assert set(inspect(db.engine).get_table_names()) >= {
+        "users",
+        "jobs",
+        "shards",
+        "artifacts",
+        "notifications",
+    }
+
+
+def test_json_columns_are_jsonb_on_postgresql(db: Database) -> None:
+    columns = {c["name"]: c for c in inspect(db.engine).get_columns("jobs")}
+    expected = "JSONB" if db.engine.dialect.name == "postgresql" else "JSON"
+    assert type(columns["params"]["type"]).__name__ == expected
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'wal.db'}")
+    with database.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    database.dispose()
+
+
+def test_cli_db_upgrade(settings: Settings, tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("fusionflow")
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": settings.database}
+    result = subprocess.run(
+        [script, "db", "upgrade"], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("database at revision 0001: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_default_database_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.database == f"sqlite:///{tmp_path / 'fusionflow.db'}"

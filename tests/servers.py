@@ -1,0 +1,140 @@
+"""Throwaway PostgreSQL and Redis servers on free loopback ports, started from the
+installed binaries, so that tests never use or disturb the machine's own services."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(
+    port: int, timeout: float = 30.0, process: subprocess.Popen | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+def require(what: str, found: str | None, install: str) -> str:
+    """The binary, or a skip (a failure under CI=true: CI installs everything)."""
+    if found:
+        return found
+    message = f"{what} not found: {install}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+    raise AssertionError  # unreachable
+
+
+def _as_postgres_user() -> tuple[list[str], int | None, int | None]:
+    """PostgreSQL refuses to run as root: run it as the `postgres` user then."""
+    if os.geteuid() != 0:
+        return [], None, None
+    user = pwd.getpwnam("postgres")
+    return ["runuser", "-u", "postgres", "--"], user.pw_uid, user.pw_gid
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A fresh cluster; yields the admin URL (``postgresql://postgres@127.0.0.1:port``)."""
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    initdb = require(
+        "PostgreSQL's initdb",
+        str(candidates[-1]) if candidates else shutil.which("initdb"),
+        "apt-get install postgresql",
+    )
+    bin_dir = Path(initdb).parent
+    prefix, uid, gid = _as_postgres_user()
+    root = Path(tempfile.mkdtemp(prefix="fusionflow-pg-"))
+    if uid is not None:
+        os.chown(root, uid, gid)  # type: ignore[arg-type]
+    data = root / "data"
+    subprocess.run(
+        [*prefix, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            *prefix,
+            bin_dir / "postgres",
+            "-D",
+            data,
+            "-p",
+            str(port),
+            "-k",
+            root,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=200",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    try:
+        wait_for_port(port, process=server)
+        _wait_until_accepting(url)
+        yield url.removesuffix("/postgres")
+    finally:
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_until_accepting(url: str, timeout: float = 30.0) -> None:
+    """The port opens before recovery ends ("the database system is starting up")."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[tuple[str, subprocess.Popen]]:
+    """A fresh Redis keeping nothing on disk; yields its URL and process."""
+    binary = require("redis-server", shutil.which("redis-server"), "apt-get install redis-server")
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process=server)
+        yield f"redis://127.0.0.1:{port}/0", server
+    finally:
+        server.terminate()
+        server.wait(30)
