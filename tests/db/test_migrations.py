@@ -60,3 +60,17 @@ def test_cli_db_upgrade(settings: Settings, tmp_path: Path) -> None:
 def test_default_database_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.database == f"sqlite:///{tmp_path / 'fusionflow.db'}"
+
+
+def test_concurrent_upgrades_do_not_collide(database_url: str) -> None:
+    """Every worker and server migrates at start; several may start at once."""
+    script = Path(sys.executable).with_name("fusionflow")
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url}
+    processes = [
+        subprocess.Popen([script, "db", "upgrade"], env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+    assert migrate.current(database_url) == "0001"

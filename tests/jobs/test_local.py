@@ -151,7 +151,7 @@ def slow_corpus(root: Path, files: int = 6, lines: int = 150_000) -> Path:
     root.mkdir()
     line = "2026-11-28 12:00:00 INFO request handled in 12 ms by worker seven\n" * lines
     for i in range(files):
-        (root / f"{i:02}.log").write_text(line)
+        (root / f"{i:02}.log").write_text(f"{line}ERROR in file {i}\n")
     return root
 
 

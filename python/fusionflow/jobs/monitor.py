@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 
@@ -58,9 +59,14 @@ class ShardMonitor:
         self._thread.join()
 
     def _run(self) -> None:
-        while not self._done.wait(self._interval):
+        next_beat = time.monotonic() + self._interval
+        # A local flag is checked often; the database only every interval.
+        while not self._done.wait(0.05):
             if self._should_stop():
                 self._progress.cancel()
+            if time.monotonic() < next_beat:
+                continue
+            next_beat = time.monotonic() + self._interval
             try:
                 if not self._beat():
                     self._progress.cancel()

@@ -1,0 +1,194 @@
+"""Jobs on real Celery workers (separate processes) over a real Redis broker, on SQLite and
+PostgreSQL: same outputs as an in-process run, a worker killed outright, a worker told to
+stop (SIGTERM), and the queue length."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+import fusionflow
+from fusionflow.config import Settings
+from fusionflow.db import Database, Shard
+from fusionflow.executors.celery import CeleryExecutor
+from tests.jobs.helpers import comparable, same_outputs
+from tests.jobs.test_local import SLOW_PATTERN, slow_corpus
+from tests.servers import redis_server
+
+pytestmark = pytest.mark.slow
+
+
+class Workers:
+    """`fusionflow worker` processes sharing the test's database, broker and storage."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        script = Path(sys.executable).with_name("fusionflow")
+        with (self.logs / f"worker{len(self.processes)}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [script, "worker", "--loglevel", "INFO"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: killed whole
+            )
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+
+
+@pytest.fixture
+def celery_env(settings: Settings, db: Database, tmp_path: Path) -> Iterator[dict[str, str]]:
+    with redis_server() as (redis_url, _):
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/root"),
+            "DATABASE_URL": settings.database,
+            "REDIS_URL": redis_url,
+            "FUSIONFLOW_DATA_DIR": str(settings.data_dir),
+            "FUSIONFLOW_SHARD_FILES": "1",
+            "FUSIONFLOW_SHARD_LOST_AFTER": "3",
+        }
+        yield env
+
+
+@pytest.fixture
+def workers(celery_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(celery_env, tmp_path)
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture
+def celery(celery_env: dict[str, str], db: Database) -> Iterator[CeleryExecutor]:
+    settings = Settings(
+        database_url=celery_env["DATABASE_URL"],
+        redis_url=celery_env["REDIS_URL"],
+        data_dir=Path(celery_env["FUSIONFLOW_DATA_DIR"]),
+    )
+    executor = CeleryExecutor(db, settings)
+    yield executor
+    executor.close()
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def running_shard_of(db: Database, job_id: str, pid: int) -> int | None:
+    with db.session() as session:
+        return session.scalar(
+            select(Shard.index).where(
+                Shard.job_id == job_id,
+                Shard.status == "running",
+                Shard.worker.like(f"%:{pid}:%"),
+            )
+        )
+
+
+def shards(db: Database, job_id: str) -> list[Shard]:
+    with db.session() as session:
+        return list(session.scalars(select(Shard).where(Shard.job_id == job_id)).all())
+
+
+def test_queue_length_counts_waiting_tasks(celery: CeleryExecutor, logs: Path) -> None:
+    assert celery.queue_length() == 0
+    celery.jobs.submit("grep", [str(logs)], {"patterns": ["ERROR"]})
+    celery.jobs.submit("grep", [str(logs)], {"patterns": ["FATAL"]})
+    assert celery.queue_length() == 2  # two plan tasks, no worker to take them
+
+
+def test_celery_jobs_give_the_same_outputs_as_in_process_runs(
+    celery: CeleryExecutor, workers: Workers, log_corpus: Path, tmp_path: Path
+) -> None:
+    workers.start()
+    workers.start()
+    grep_params = {"patterns": ["ERROR", "FATAL"], "context": 2}
+    job = celery.jobs.submit("grep", [str(log_corpus)], grep_params)
+    done = celery.jobs.wait(job.id, timeout=120)
+    assert done.status == "completed", done.error
+    assert done.shards_total == done.files_total > 10  # one file a shard
+    expected = fusionflow.run("grep", [str(log_corpus)], grep_params, tmp_path / "run")
+    same_outputs(Path(done.output_url), tmp_path / "run", ["matches.txt"])
+    summary = json.loads((Path(done.output_url) / "summary.json").read_text())
+    assert comparable(summary) == comparable(expected)
+
+
+def test_a_killed_worker_loses_nothing_and_doubles_nothing(
+    celery: CeleryExecutor, workers: Workers, db: Database, tmp_path: Path
+) -> None:
+    root = slow_corpus(tmp_path / "slow", files=6, lines=600_000)  # about 1 s a shard
+    params = {"patterns": [SLOW_PATTERN, "ERROR"]}
+    victim = workers.start()
+    workers.start()
+    job = celery.jobs.submit("grep", [str(root)], params)
+    wait_for(lambda: running_shard_of(db, job.id, victim.pid) is not None, 60, "a shard")
+    os.killpg(victim.pid, signal.SIGKILL)  # the whole worker, at once
+    killed_at = time.monotonic()
+    lost_index = running_shard_of(db, job.id, victim.pid)  # as the victim left it
+    assert lost_index is not None
+
+    def rerun_started() -> bool:
+        shard = next(s for s in shards(db, job.id) if s.index == lost_index)
+        return shard.status != "running" or str(victim.pid) not in (shard.worker or "")
+
+    wait_for(rerun_started, 30, "the lost shard to run again")
+    recovered_after = time.monotonic() - killed_at
+    done = celery.jobs.wait(job.id, timeout=180)
+    assert done.status == "completed", done.error
+    assert recovered_after < 10, f"the shard came back after {recovered_after:.1f} s"
+
+    final = shards(db, job.id)
+    assert all(s.status == "completed" for s in final)
+    lost = next(s for s in final if s.index == lost_index)
+    assert (lost.lost, lost.attempts) == (1, 2)
+    assert all((s.lost, s.attempts) == (0, 1) for s in final if s.index != lost_index)
+    assert done.files_done == done.files_total == 6
+    expected = fusionflow.run("grep", [str(root)], params, tmp_path / "run")
+    same_outputs(Path(done.output_url), tmp_path / "run", ["matches.txt"])
+    summary = json.loads((Path(done.output_url) / "summary.json").read_text())
+    assert comparable(summary) == comparable(expected)
+
+
+def test_sigterm_hands_the_running_shard_back(
+    celery: CeleryExecutor, workers: Workers, db: Database, tmp_path: Path
+) -> None:
+    root = slow_corpus(tmp_path / "slow", files=3, lines=1_500_000)  # 2 s a shard
+    params = {"patterns": [SLOW_PATTERN]}
+    leaving = workers.start()
+    job = celery.jobs.submit("grep", [str(root)], params)
+    wait_for(lambda: running_shard_of(db, job.id, leaving.pid) is not None, 60, "a shard")
+    handed = running_shard_of(db, job.id, leaving.pid)
+    workers.start()
+    told = time.monotonic()
+    leaving.send_signal(signal.SIGTERM)
+    leaving.wait(20)
+    assert time.monotonic() - told < 5  # it stopped its shard instead of finishing it
+    done = celery.jobs.wait(job.id, timeout=180)
+    assert done.status == "completed", done.error
+    final = shards(db, job.id)
+    assert all((s.status, s.lost, s.attempts) == ("completed", 0, 1) for s in final), [
+        (s.index, s.status, s.lost, s.attempts) for s in final
+    ]
+    assert str(leaving.pid) not in (next(s for s in final if s.index == handed).worker or "")
