@@ -8,12 +8,13 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fusionflow.config import Settings, get_settings, normalize_database_url
 from fusionflow.db import Database, migrate
-from tests.servers import postgres_server
+from tests.servers import postgres_server, s3_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,3 +113,43 @@ def db(settings: Settings) -> Iterator[Database]:
     database = Database(settings.database)
     yield database
     database.dispose()
+
+
+# -- S3 -------------------------------------------------------------------------------
+
+S3_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A throwaway S3-compatible server for the whole session."""
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_client(s3_endpoint: str) -> Any:
+    """boto3, only to set up and inspect what the tests expect (FusionFlow uses the core)."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+
+
+@pytest.fixture
+def bucket(s3_client: Any) -> str:
+    """A fresh, empty bucket."""
+    name = f"ff-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+def s3_settings(settings: Settings, endpoint: str, **more: Any) -> Settings:
+    """``settings`` pointed at an S3 endpoint, its storage in ``more['storage_url']``."""
+    return settings.model_copy(
+        update={
+            "s3_endpoint_url": endpoint,
+            "aws_region": "us-east-1",
+            **S3_CREDENTIALS,
+            **more,
+        }
+    )

@@ -9,9 +9,10 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,87 @@ def redis_server() -> Iterator[tuple[str, subprocess.Popen]]:
     finally:
         server.terminate()
         server.wait(30)
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    """An S3-compatible server (moto's, from PyPI) on loopback; yields its endpoint URL."""
+    binary = require(
+        "moto_server",
+        shutil.which("moto_server", path=str(Path(sys.executable).parent)),
+        "pip install 'moto[server]'",
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process=server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of a server that answers 503 instead of forwarding
+    whenever ``should_fail(method, path)`` says so: storage trouble on demand."""
+
+    def __init__(self, target: str, should_fail: Callable[[str, str], bool]) -> None:
+        import http.client
+        import http.server
+        import threading
+        from urllib.parse import urlparse
+
+        parsed = urlparse(target)
+        host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.failures = 0
+
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if should_fail(self.command, self.path):
+                    proxy.failures += 1
+                    error = b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>"
+                    self.send_response(503)
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error)
+                    return
+                upstream = http.client.HTTPConnection(host, port, timeout=30)
+                upstream.request(self.command, self.path, body, dict(self.headers))
+                response = upstream.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # noqa: N815
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

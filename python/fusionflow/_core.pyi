@@ -2,7 +2,6 @@
 
 from collections.abc import Sequence
 from os import PathLike
-from pathlib import Path
 from typing import final
 
 __all__ = [
@@ -10,11 +9,21 @@ __all__ = [
     "FusionFlowError",
     "InvalidParameter",
     "Progress",
+    "TransientError",
     "__version__",
     "concat_parts",
     "csv_aggregate",
     "grep",
     "list_files",
+    "storage_configure",
+    "storage_delete_prefix",
+    "storage_get_bytes",
+    "storage_get_file",
+    "storage_list",
+    "storage_presign",
+    "storage_put_bytes",
+    "storage_put_file",
+    "storage_size",
 ]
 
 __version__: str
@@ -22,6 +31,7 @@ __version__: str
 class FusionFlowError(Exception): ...
 class InvalidParameter(FusionFlowError): ...
 class Cancelled(FusionFlowError): ...
+class TransientError(FusionFlowError): ...
 
 @final
 class Progress:
@@ -84,10 +94,29 @@ def list_files(
     hidden: bool = False,
     follow_symlinks: bool = False,
     threads: int = 0,
-) -> tuple[list[tuple[Path, int]], list[tuple[str, str]]]: ...
+) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]: ...
 def concat_parts(
     parts: Sequence[str | PathLike[str]],
     output: str | PathLike[str],
     *,
     separate_groups: bool = False,
 ) -> int: ...
+def storage_configure(
+    *,
+    endpoint: str | None = None,
+    region: str | None = None,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    sse_kms_key_id: str | None = None,
+    max_retries: int = 3,
+    virtual_hosted: bool = False,
+) -> None: ...
+def storage_list(url: str) -> list[tuple[str, int]]: ...
+def storage_size(url: str) -> int: ...
+def storage_put_file(path: str | PathLike[str], url: str) -> int: ...
+def storage_get_file(url: str, path: str | PathLike[str]) -> int: ...
+def storage_put_bytes(url: str, data: bytes) -> None: ...
+def storage_get_bytes(url: str) -> bytes: ...
+def storage_delete_prefix(url: str) -> int: ...
+def storage_presign(url: str, expires_s: int) -> str: ...

@@ -53,9 +53,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = _env("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
     aws_access_key_id: str | None = _env("AWS_ACCESS_KEY_ID")
     aws_secret_access_key: str | None = _env("AWS_SECRET_ACCESS_KEY")
+    aws_session_token: str | None = _env("AWS_SESSION_TOKEN")
     aws_region: str | None = _env("AWS_REGION", "AWS_DEFAULT_REGION")
     s3_sse: Literal["AES256", "aws:kms"] = Field("AES256", validation_alias="FUSIONFLOW_S3_SSE")
     s3_sse_kms_key_id: str | None = _env("FUSIONFLOW_S3_SSE_KMS_KEY_ID")
+    # Retries of one S3 request inside the client, before the shard-level retries.
+    s3_max_retries: int = Field(3, ge=0, validation_alias="FUSIONFLOW_S3_MAX_RETRIES")
 
     # Planning: a shard closes when either limit is reached.
     shard_bytes: int = Field(256 << 20, ge=1, validation_alias="FUSIONFLOW_SHARD_BYTES")

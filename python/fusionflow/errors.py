@@ -4,9 +4,9 @@ They are defined by the native core (so Rust errors map onto them directly) unde
 module's name, so that they pickle and unpickle as ``fusionflow.errors.*``.
 """
 
-from fusionflow._core import Cancelled, FusionFlowError, InvalidParameter
+from fusionflow._core import Cancelled, FusionFlowError, InvalidParameter, TransientError
 
-__all__ = ["Cancelled", "FusionFlowError", "InvalidParameter", "one_line"]
+__all__ = ["Cancelled", "FusionFlowError", "InvalidParameter", "TransientError", "one_line"]
 
 
 def one_line(error: BaseException) -> str:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from fusionflow.db import Database, Shard
 from fusionflow.executors.celery import CeleryExecutor
 from tests.jobs.helpers import comparable, same_outputs
 from tests.jobs.test_local import SLOW_PATTERN, slow_corpus
-from tests.servers import redis_server
+from tests.servers import free_port, redis_server
 
 pytestmark = pytest.mark.slow
 
@@ -35,11 +37,12 @@ class Workers:
         self.logs = logs
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, metrics_port: int | None = None) -> subprocess.Popen[bytes]:
         script = Path(sys.executable).with_name("fusionflow")
+        metrics = ["--metrics-port", str(metrics_port)] if metrics_port else []
         with (self.logs / f"worker{len(self.processes)}.log").open("wb") as log:
             process = subprocess.Popen(
-                [script, "worker", "--loglevel", "INFO"],
+                [script, "worker", "--loglevel", "INFO", *metrics],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -122,8 +125,9 @@ def test_queue_length_counts_waiting_tasks(celery: CeleryExecutor, logs: Path) -
 def test_celery_jobs_give_the_same_outputs_as_in_process_runs(
     celery: CeleryExecutor, workers: Workers, log_corpus: Path, tmp_path: Path
 ) -> None:
-    workers.start()
-    workers.start()
+    ports = [free_port(), free_port()]
+    for port in ports:
+        workers.start(metrics_port=port)
     grep_params = {"patterns": ["ERROR", "FATAL"], "context": 2}
     job = celery.jobs.submit("grep", [str(log_corpus)], grep_params)
     done = celery.jobs.wait(job.id, timeout=120)
@@ -133,6 +137,18 @@ def test_celery_jobs_give_the_same_outputs_as_in_process_runs(
     same_outputs(Path(done.output_url), tmp_path / "run", ["matches.txt"])
     summary = json.loads((Path(done.output_url) / "summary.json").read_text())
     assert comparable(summary) == comparable(expected)
+
+    # Each worker exports its own job metrics; together they count every shard once.
+    shard_counts = []
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
+            text = response.read().decode()
+        match = re.search(
+            r'^fusionflow_shard_duration_seconds_count\{pipeline="grep"\} (\S+)$', text, re.M
+        )
+        shard_counts.append(float(match.group(1)) if match else 0.0)
+        assert "fusionflow_queue_length" in text
+    assert sum(shard_counts) == done.shards_total
 
 
 def test_a_killed_worker_loses_nothing_and_doubles_nothing(

@@ -368,3 +368,41 @@ def test_progress_is_readable_from_another_thread_while_shards_run(
     assert seen[-1] == 100.0
     assert any(0 < p < 100 for p in seen), seen
     assert seen == sorted(seen)
+
+
+def test_open_executor_runs_jobs_with_embedded_defaults(settings: Settings, logs: Path) -> None:
+    from fusionflow.executors import open_executor
+
+    with open_executor(settings) as executor:
+        job = executor.jobs.submit("grep", [str(logs)], {"patterns": ["FATAL"]})
+        assert executor.jobs.wait(job.id, timeout=30).status == "completed"
+    assert (settings.data_dir / "storage" / "results" / job.id / "matches.txt").is_file()
+
+
+def test_job_metrics_count_submissions_outcomes_shards_and_bytes(
+    executor: LocalExecutor, logs: Path
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {
+        "submitted": value("fusionflow_jobs_submitted_total", pipeline="grep"),
+        "completed": value("fusionflow_jobs_finished_total", pipeline="grep", status="completed"),
+        "shards": value("fusionflow_shard_duration_seconds_count", pipeline="grep"),
+        "bytes": value("fusionflow_bytes_processed_total", pipeline="grep"),
+    }
+    job = executor.jobs.submit("grep", [str(logs)], {"patterns": ["ERROR"]})
+    done = executor.jobs.wait(job.id, timeout=30)
+    assert value("fusionflow_jobs_submitted_total", pipeline="grep") == before["submitted"] + 1
+    assert (
+        value("fusionflow_jobs_finished_total", pipeline="grep", status="completed")
+        == before["completed"] + 1
+    )
+    assert value("fusionflow_shard_duration_seconds_count", pipeline="grep") == (
+        before["shards"] + done.shards_total
+    )
+    assert value("fusionflow_bytes_processed_total", pipeline="grep") == (
+        before["bytes"] + done.bytes_total
+    )

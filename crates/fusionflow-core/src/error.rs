@@ -33,6 +33,13 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// Storage failed in a way that may pass (network trouble, a server
+    /// error): the whole run is worth retrying later.
+    #[error("{message}")]
+    Transient {
+        /// What failed, with the URL.
+        message: String,
+    },
     /// The run was cancelled through its [`crate::Progress`] handle.
     #[error("cancelled")]
     Cancelled,

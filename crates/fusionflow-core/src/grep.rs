@@ -301,6 +301,8 @@ enum Status {
     Binary(u64),
     Failed(String),
     Cancelled,
+    /// Storage trouble that may pass: the run stops, to be retried whole.
+    Transient(String),
 }
 
 impl Grep {
@@ -337,9 +339,10 @@ impl Grep {
                         let result =
                             self.search_file(&matcher, file, request.format, budget, progress);
                         progress.add_file();
-                        let cancelled = matches!(result.status, Status::Cancelled);
+                        let stop_run =
+                            matches!(result.status, Status::Cancelled | Status::Transient(_));
                         let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                        if cancelled || writer.accept(index, result).is_err() {
+                        if writer.accept(index, result).is_err() || stop_run {
                             stop.store(true, Ordering::Relaxed);
                         }
                     }
@@ -363,6 +366,7 @@ impl Grep {
         let status = match outcome {
             _ if progress.is_cancelled() => Status::Cancelled,
             Err(e) if read::is_cancelled(&e) => Status::Cancelled,
+            Err(e) if read::is_transient(&e) => Status::Transient(e.to_string()),
             Err(e) => Status::Failed(describe_error(&e, self.options.max_line_bytes)),
             Ok(()) => match sink.binary_offset {
                 Some(offset) if self.options.binary == BinaryPolicy::Skip => {
@@ -427,6 +431,10 @@ impl<'a, W: Write> OrderedWriter<'a, W> {
         if self.failure.is_some() {
             return Err(());
         }
+        if let Status::Transient(message) = &result.status {
+            self.failure = Some(Error::Transient { message: message.clone() });
+            return Err(());
+        }
         self.pending.insert(index, result);
         while let Some(result) = self.pending.remove(&self.next) {
             let path = &self.files[self.next].path;
@@ -450,6 +458,7 @@ impl<'a, W: Write> OrderedWriter<'a, W> {
             }
             Status::Failed(error) => summary.errors.push(FileError { path: name(), error }),
             Status::Cancelled => self.cancelled = true,
+            Status::Transient(_) => {} // stopped the run in `accept`
         }
         if result.matches > 0 {
             summary.files_matched += 1;

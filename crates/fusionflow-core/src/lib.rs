@@ -30,6 +30,7 @@ pub mod grep;
 mod progress;
 pub mod read;
 mod spill;
+pub mod store;
 pub mod walk;
 
 pub use error::{Error, Result};

@@ -49,8 +49,11 @@ const READ_CHUNK: usize = 256 * 1024;
 /// cancelled the reader fails with [`cancelled_error`], so that searches stop
 /// promptly even inside huge files.
 pub fn open(path: &Path, progress: &Progress) -> io::Result<Box<dyn Read + Send>> {
-    let file = File::open(path)?;
-    let raw = Tracked { inner: file, progress: progress.clone() };
+    let source: Box<dyn Read + Send> = match crate::store::remote_url(path) {
+        Some(url) => crate::store::open(url)?,
+        None => Box::new(File::open(path)?),
+    };
+    let raw = Tracked { inner: source, progress: progress.clone() };
     Ok(match Compression::from_path(path) {
         Compression::None => Box::new(raw),
         Compression::Gzip => {
@@ -77,6 +80,29 @@ pub fn is_cancelled(err: &io::Error) -> bool {
 
 #[derive(Debug)]
 struct Cancelled;
+
+/// The error of a read that failed for a reason that may pass (storage
+/// trouble): the run stops as [`crate::Error::Transient`] rather than
+/// reporting the file as bad.
+pub fn transient_error(message: String) -> io::Error {
+    io::Error::other(Transient(message))
+}
+
+/// Whether `err` came from [`transient_error`].
+pub fn is_transient(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<Transient>)
+}
+
+#[derive(Debug)]
+struct Transient(String);
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Transient {}
 
 impl std::fmt::Display for Cancelled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -143,6 +143,10 @@ impl Walker {
         }
         let mut listing = Listing::default();
         for root in roots {
+            if let Some(url) = crate::store::remote_url(root) {
+                self.list_remote(url, &mut listing)?;
+                continue;
+            }
             let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
             if meta.is_dir() {
                 self.walk_tree(root, pool, &mut listing);
@@ -154,6 +158,26 @@ impl Walker {
         listing.files.dedup_by(|a, b| a.path == b.path);
         listing.skipped.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(listing)
+    }
+
+    /// Lists the objects under an `s3://` prefix, with the tree rules applied
+    /// to keys below the prefix. One object named exactly is always an input.
+    fn list_remote(&self, url: &str, listing: &mut Listing) -> Result<()> {
+        let prefix = format!("{}/", url.trim_end_matches('/'));
+        for (object, size) in crate::store::list(url)? {
+            let path = PathBuf::from(&object);
+            if let Some(relative) = object.strip_prefix(&prefix).map(Path::new) {
+                let hidden = relative.iter().any(|c| c.to_string_lossy().starts_with('.'));
+                if (hidden && !self.hidden)
+                    || self.exclude.matches(relative)
+                    || (!self.include.is_empty() && !self.include.matches(relative))
+                {
+                    continue;
+                }
+            }
+            listing.files.push(InputFile { path, size });
+        }
+        Ok(())
     }
 
     fn walk_tree(&self, root: &Path, pool: &Arc<ThreadPool>, listing: &mut Listing) {
@@ -243,7 +267,10 @@ fn exact_listing(paths: &[PathBuf]) -> Listing {
         .iter()
         .map(|path| InputFile {
             path: path.clone(),
-            size: std::fs::metadata(path).map_or(0, |m| m.len()),
+            size: match crate::store::remote_url(path) {
+                Some(url) => crate::store::size(url).unwrap_or(0),
+                None => std::fs::metadata(path).map_or(0, |m| m.len()),
+            },
         })
         .collect();
     Listing { files, skipped: Vec::new() }

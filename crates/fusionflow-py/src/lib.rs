@@ -1,6 +1,7 @@
 //! The Python module `fusionflow._core`: converts arguments, releases the GIL
 //! for every run, and maps core errors to Python exceptions. No logic lives here.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use fusionflow_core::csv::{AggregateOptions, AggregateRequest, Metric, OnBadRows, Op};
@@ -12,6 +13,8 @@ use pyo3::exceptions::{PyException, PyFileNotFoundError, PyOSError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+mod storage;
+
 // The public module path, so that pickling (and Celery's result backend) can
 // find the classes again.
 create_exception!(
@@ -22,9 +25,15 @@ create_exception!(
 );
 create_exception!(fusionflow.errors, InvalidParameter, FusionFlowError, "A parameter is invalid.");
 create_exception!(fusionflow.errors, Cancelled, FusionFlowError, "The run was cancelled.");
+create_exception!(
+    fusionflow.errors,
+    TransientError,
+    FusionFlowError,
+    "A failure that may pass (storage or network trouble): worth retrying."
+);
 
 /// Converts a core error into the matching Python exception.
-fn to_py(err: &Error) -> PyErr {
+pub(crate) fn to_py(err: &Error) -> PyErr {
     match err {
         Error::InvalidParameter { .. } => InvalidParameter::new_err(err.to_string()),
         Error::NotFound { path } => PyFileNotFoundError::new_err((
@@ -33,6 +42,7 @@ fn to_py(err: &Error) -> PyErr {
             path.clone().into_os_string(),
         )),
         Error::Cancelled => Cancelled::new_err("the run was cancelled"),
+        Error::Transient { message } => TransientError::new_err(message.clone()),
         _ => PyOSError::new_err(err.to_string()),
     }
 }
@@ -240,6 +250,7 @@ fn csv_aggregate(
 
 /// Lists the files under `inputs` as a run would: `(files, skipped)`, where
 /// `files` holds `(path, size)` sorted by path and `skipped` `(path, reason)`.
+/// Paths come back as `str` (not `pathlib.Path`, which would turn `s3://` into `s3:/`).
 #[pyfunction]
 #[pyo3(signature = (
     inputs, *, include=vec![], exclude=vec![], hidden=false, follow_symlinks=false, threads=0,
@@ -253,13 +264,13 @@ fn list_files(
     hidden: bool,
     follow_symlinks: bool,
     threads: usize,
-) -> PyResult<(Vec<(PathBuf, u64)>, Vec<(String, String)>)> {
+) -> PyResult<(Vec<(OsString, u64)>, Vec<(String, String)>)> {
     let options = WalkOptions { include, exclude, hidden, follow_symlinks, exact: false };
     let listing = py
         .detach(|| fusionflow_core::walk::discover(&inputs, &options, threads))
         .map_err(|e| to_py(&e))?;
     Ok((
-        listing.files.into_iter().map(|f| (f.path, f.size)).collect(),
+        listing.files.into_iter().map(|f| (f.path.into_os_string(), f.size)).collect(),
         listing.skipped.into_iter().map(|s| (s.path, s.reason)).collect(),
     ))
 }
@@ -297,10 +308,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FusionFlowError", py.get_type::<FusionFlowError>())?;
     m.add("InvalidParameter", py.get_type::<InvalidParameter>())?;
     m.add("Cancelled", py.get_type::<Cancelled>())?;
+    m.add("TransientError", py.get_type::<TransientError>())?;
     m.add_class::<PyProgress>()?;
     m.add_function(wrap_pyfunction!(grep, m)?)?;
     m.add_function(wrap_pyfunction!(csv_aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(list_files, m)?)?;
     m.add_function(wrap_pyfunction!(concat_parts, m)?)?;
+    storage::register(m)?;
     Ok(())
 }

@@ -26,7 +26,12 @@ def upgrade() -> None:
     "-c", "--concurrency", default=1, show_default=True, help="Shards run at once (threads)."
 )
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(concurrency: int, loglevel: str) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    help="Serve Prometheus metrics on this port (job and shard metrics).",
+)
+def worker(concurrency: int, loglevel: str, metrics_port: int | None) -> None:
     """Run a Celery worker for jobs (needs REDIS_URL, and DATABASE_URL shared with serve)."""
     from fusionflow.config import get_settings
     from fusionflow.db import migrate
@@ -34,6 +39,10 @@ def worker(concurrency: int, loglevel: str) -> None:
 
     settings = get_settings()
     migrate.upgrade(settings.database)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
     run_worker(settings, concurrency=concurrency, loglevel=loglevel)
 
 

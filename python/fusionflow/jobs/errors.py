@@ -6,11 +6,9 @@ import socket
 
 from sqlalchemy.exc import DBAPIError
 
-from fusionflow.errors import FusionFlowError
+from fusionflow.errors import TransientError
 
-
-class TransientError(FusionFlowError):
-    """A failure that may well not happen again: retry the shard."""
+__all__ = ["TransientError", "is_transient"]
 
 
 def is_transient(error: BaseException) -> bool:

@@ -12,8 +12,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -68,6 +70,7 @@ class JobRunner:
         self.dispatcher = dispatcher
         self.should_stop = should_stop
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        storage.configure(settings)
 
     def _worker_id(self) -> str:
         # Threads of one process run different shards: tell them apart.
@@ -151,12 +154,13 @@ class JobRunner:
         progress = _core.Progress()
         started = time.monotonic()
         try:
-            with ShardMonitor(
-                self.db, job_id, claim.shard_id, worker, progress, should_stop=self.should_stop
+            with (
+                ShardMonitor(
+                    self.db, job_id, claim.shard_id, worker, progress, should_stop=self.should_stop
+                ),
+                storage.writable_dir(part_url) as part,
             ):
-                summary = pipeline.run_shard(
-                    claim.files, params, storage.local_path(part_url), progress
-                )
+                summary = pipeline.run_shard(claim.files, params, part, progress)
         except Cancelled:
             self._after_cancel(job_id, index, claim.shard_id, worker)
             return
@@ -292,20 +296,48 @@ class JobRunner:
                 return
             name, raw_params, inputs = job.pipeline, dict(job.params), list(job.inputs)
             output_url, plan, started = job.output_url, dict(job.plan), job.started_at
-            parts = [storage.local_path(s.result_url or "") for s in shards]
+            part_urls = [s.result_url or "" for s in shards]
             summaries = [s.summary or {} for s in shards]
         try:
-            pipeline = pipelines.get(name)
-            params = pipeline.validate(raw_params)
-            output = storage.local_path(output_url)
-            output.mkdir(parents=True, exist_ok=True)
-            fields = pipeline.finalize(parts, summaries, params, output)
+            with ExitStack() as stack:
+                parts = [stack.enter_context(storage.readable_dir(url)) for url in part_urls]
+                output = stack.enter_context(storage.writable_dir(output_url))
+                summary = self._write_outputs(
+                    job_id, name, inputs, raw_params, plan, started, parts, summaries, output
+                )
+                artifacts = _artifacts(output, output_url)
         except Exception as e:
             if is_transient(e):
                 raise
             with self.db.session() as session:
                 finish_job(session, job_id, JobStatus.FAILED, error=f"finalize: {one_line(e)}")
             return
+        with self.db.session() as session:
+            if finish_job(session, job_id, JobStatus.COMPLETED, summary=summary):
+                session.add_all(Artifact(job_id=job_id, **a) for a in artifacts)
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id)
+                    .values(bytes_done=Job.bytes_total, files_done=Job.files_total)
+                )
+        storage.remove_tree(work_url(self.settings, job_id))
+
+    @staticmethod
+    def _write_outputs(
+        job_id: str,
+        name: str,
+        inputs: list[Any],
+        raw_params: dict[str, Any],
+        plan: dict[str, Any],
+        started: datetime | None,
+        parts: list[Path],
+        summaries: list[dict[str, Any]],
+        output: Path,
+    ) -> dict[str, Any]:
+        """The pipeline's merged outputs, ``summary.json`` and ``report.txt`` in ``output``."""
+        pipeline = pipelines.get(name)
+        params = pipeline.validate(raw_params)
+        fields = pipeline.finalize(parts, summaries, params, output)
         fields["skipped"] = plan.get("skipped", []) + fields.get("skipped", [])
         if started is not None:
             fields["elapsed_s"] = (utcnow() - started).total_seconds()
@@ -318,16 +350,7 @@ class JobRunner:
         }
         (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         (output / "report.txt").write_text(report.render(summary))
-        artifacts = _artifacts(output, output_url)
-        with self.db.session() as session:
-            if finish_job(session, job_id, JobStatus.COMPLETED, summary=summary):
-                session.add_all(Artifact(job_id=job_id, **a) for a in artifacts)
-                session.execute(
-                    update(Job)
-                    .where(Job.id == job_id)
-                    .values(bytes_done=Job.bytes_total, files_done=Job.files_total)
-                )
-        storage.remove_tree(work_url(self.settings, job_id))
+        return summary
 
     # -- recovery --------------------------------------------------------------------
 
@@ -384,7 +407,7 @@ def _names(inputs: list[Any], shown: int = 5) -> str:
     return ", ".join(paths[:shown]) + more
 
 
-def _artifacts(output: Any, output_url: str) -> list[dict[str, Any]]:
+def _artifacts(output: Path, output_url: str) -> list[dict[str, Any]]:
     found = []
     for path in sorted(output.rglob("*")):
         if path.is_file():

@@ -30,6 +30,7 @@ class JobService:
         self.db = db
         self.settings = settings
         self.dispatcher = dispatcher
+        storage.configure(settings)
 
     def submit(
         self,

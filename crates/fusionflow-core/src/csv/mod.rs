@@ -565,9 +565,10 @@ impl Plan<'_> {
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let results = Mutex::new(Vec::new());
+        let transient = Mutex::new(None);
         pool.in_place_scope(|scope| {
             for _ in 0..pool.current_num_threads() {
-                let (next, stop, results) = (&next, &stop, &results);
+                let (next, stop, results, transient) = (&next, &stop, &results, &transient);
                 scope.spawn(move |_| {
                     let mut state = AggregateState::default();
                     let mut errors = Vec::new();
@@ -582,6 +583,15 @@ impl Plan<'_> {
                         });
                         progress.add_file();
                         if let Err(e) = outcome {
+                            if read::is_transient(&e) {
+                                // Storage trouble: stop, so that the run is retried whole.
+                                transient
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .replace(e.to_string());
+                                stop.store(true, Ordering::Relaxed);
+                                break;
+                            }
                             let path = file.path.to_string_lossy().into_owned();
                             errors.push((index, FileError { path, error: e.to_string() }));
                         }
@@ -597,6 +607,9 @@ impl Plan<'_> {
         });
         if progress.is_cancelled() {
             return Err(Error::Cancelled);
+        }
+        if let Some(message) = transient.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            return Err(Error::Transient { message });
         }
         let mut total = AggregateState::default();
         let mut errors = Vec::new();
