@@ -203,3 +203,38 @@ def test_storage_errors_are_retried_three_times_with_attempts_recorded(
         assert done.error.endswith("(after 3 attempts)")
     else:
         assert shard.error is None
+
+
+@pytest.mark.parametrize(("failures", "outcome"), [(2, "completed"), (3, "failed")])
+def test_listing_errors_while_planning_are_retried(
+    failures: int,
+    outcome: str,
+    settings: Settings,
+    s3_endpoint: str,
+    s3_client: Any,
+    bucket: str,
+    db: Database,
+) -> None:
+    s3_client.put_object(Bucket=bucket, Key="in/app.log", Body=b"ERROR boom\n")
+    injected = {"left": failures}
+
+    def fail_listings(method: str, path: str) -> bool:
+        if method == "GET" and "list-type=2" in path and injected["left"]:
+            injected["left"] -= 1
+            return True
+        return False
+
+    with FaultyProxy(s3_endpoint, fail_listings) as proxy:
+        flaky = s3_settings(settings, proxy.url, s3_max_retries=0)
+        executor = LocalExecutor(db, flaky).start()
+        try:
+            job = executor.jobs.submit("grep", [f"s3://{bucket}/in/"], {"patterns": ["E"]})
+            done = executor.jobs.wait(job.id, timeout=60)
+        finally:
+            executor.close()
+    assert proxy.failures == failures
+    assert done.status == outcome, done.error
+    if outcome == "failed":
+        assert done.error is not None
+        assert done.error.startswith(f"planning: s3://{bucket}/in/: ")
+        assert done.error.endswith("(after 3 attempts)")

@@ -80,6 +80,9 @@ class JobRunner:
 
     def plan(self, job_id: str) -> None:
         """List the inputs once, split them into shards, record them, schedule them."""
+        self._retrying("planning", job_id, self._plan)
+
+    def _plan(self, job_id: str) -> None:
         with self.db.session() as session:
             job = session.get(Job, job_id)
             if job is None or job.status in JobStatus.FINISHED:
@@ -139,6 +142,24 @@ class JobRunner:
             self.dispatcher.run_shard(job.id, index)
         if all(s.status == ShardStatus.COMPLETED for s in job.shards):
             self.dispatcher.finalize(job.id)
+
+    def _retrying(self, step: str, job_id: str, work: Callable[[str], None]) -> None:
+        """Run a job-level step; transient failures (storage, database) are tried again
+        with backoff, and after the last attempt the job fails saying why."""
+        for attempt in range(1, self.settings.max_attempts + 1):
+            try:
+                work(job_id)
+                return
+            except Exception as e:
+                if not is_transient(e):
+                    raise
+                if attempt == self.settings.max_attempts:
+                    error = f"{step}: {one_line(e)} (after {attempt} attempts)"
+                    with self.db.session() as session:
+                        finish_job(session, job_id, JobStatus.FAILED, error=error)
+                    return
+                log.warning("job %s: %s failed, trying again: %s", job_id, step, one_line(e))
+                time.sleep(self.settings.retry_backoff_s * 2 ** (attempt - 1))
 
     # -- shards ----------------------------------------------------------------------
 
@@ -287,6 +308,9 @@ class JobRunner:
         Running twice writes the same files twice (each atomically); only one run
         completes the job and records artifacts and the notification.
         """
+        self._retrying("finalize", job_id, self._finalize)
+
+    def _finalize(self, job_id: str) -> None:
         with self.db.session() as session:
             job = session.get(Job, job_id)
             if job is None or job.status != JobStatus.RUNNING:
