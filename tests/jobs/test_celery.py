@@ -157,13 +157,13 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(
     root = slow_corpus(tmp_path / "slow", files=6, lines=600_000)  # about 1 s a shard
     params = {"patterns": [SLOW_PATTERN, "ERROR"]}
     victim = workers.start()
-    workers.start()
     job = celery.jobs.submit("grep", [str(root)], params)
     wait_for(lambda: running_shard_of(db, job.id, victim.pid) is not None, 60, "a shard")
     os.killpg(victim.pid, signal.SIGKILL)  # the whole worker, at once
     killed_at = time.monotonic()
     lost_index = running_shard_of(db, job.id, victim.pid)  # as the victim left it
     assert lost_index is not None
+    workers.start()  # another host takes over
 
     def rerun_started() -> bool:
         shard = next(s for s in shards(db, job.id) if s.index == lost_index)
@@ -173,7 +173,8 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(
     recovered_after = time.monotonic() - killed_at
     done = celery.jobs.wait(job.id, timeout=180)
     assert done.status == "completed", done.error
-    assert recovered_after < 10, f"the shard came back after {recovered_after:.1f} s"
+    # Lost after 3 s without heartbeat here (10 s by default), plus the new worker's start.
+    assert recovered_after < 15, f"the shard came back after {recovered_after:.1f} s"
 
     final = shards(db, job.id)
     assert all(s.status == "completed" for s in final)
