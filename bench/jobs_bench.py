@@ -80,7 +80,7 @@ def overhead(runs: int, scratch: Path) -> dict:
     return result
 
 
-def scale_out(corpus: Path, runs: int, scratch: Path) -> dict:
+def scale_out(corpus: Path, runs: int, scratch: Path, shard_bytes: int, concurrency: int) -> dict:
     redis = shutil.which("redis-server")
     if redis is None:
         raise SystemExit("redis-server is needed for the scale-out part")
@@ -95,6 +95,7 @@ def scale_out(corpus: Path, runs: int, scratch: Path) -> dict:
         "REDIS_URL": f"redis://127.0.0.1:{port}/0",
         "FUSIONFLOW_DATA_DIR": str(data),
         "DATABASE_URL": f"sqlite:///{data / 'fusionflow.db'}",
+        "FUSIONFLOW_SHARD_BYTES": str(shard_bytes),
     }
     env.pop("S3_ENDPOINT_URL", None)
     settings = Settings(data_dir=data, redis_url=env["REDIS_URL"], database_url=env["DATABASE_URL"])
@@ -102,7 +103,7 @@ def scale_out(corpus: Path, runs: int, scratch: Path) -> dict:
     script = Path(sys.executable).with_name("fusionflow")
     workers = [
         subprocess.Popen(
-            [script, "worker", "--loglevel", "WARNING"],
+            [script, "worker", "--loglevel", "WARNING", "--concurrency", str(concurrency)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -120,7 +121,9 @@ def scale_out(corpus: Path, runs: int, scratch: Path) -> dict:
         for p in corpus.rglob("*")
         if p.is_file() and p.suffix not in (".gz", ".bz2")
     )
-    job_s, run_s, shards = [], [], 0
+    job_s, run_s, cli_s, shards = [], [], [], 0
+    cli = [str(script), "run", "grep", str(corpus), "-e", "ERROR", "-e", "FATAL"]
+    cli += [arg for glob in COMPRESSED_GLOBS for arg in ("--exclude", glob)]
     try:
         time.sleep(3)  # workers connect
         for i in range(runs):
@@ -133,7 +136,14 @@ def scale_out(corpus: Path, runs: int, scratch: Path) -> dict:
             t0 = time.perf_counter()
             fusionflow.run("grep", [str(corpus)], params, scratch / f"scale{i}")
             run_s.append(time.perf_counter() - t0)
-            print(f"  run {i + 1}: job {job_s[-1]:.2f} s, in-process {run_s[-1]:.2f} s", flush=True)
+            t0 = time.perf_counter()
+            subprocess.run([*cli, "-o", str(scratch / f"cli{i}")], check=True)
+            cli_s.append(time.perf_counter() - t0)
+            print(
+                f"  run {i + 1}: job {job_s[-1]:.2f} s, library call {run_s[-1]:.2f} s, "
+                f"CLI command {cli_s[-1]:.2f} s",
+                flush=True,
+            )
     finally:
         executor.close()
         db.dispose()
@@ -144,19 +154,25 @@ def scale_out(corpus: Path, runs: int, scratch: Path) -> dict:
         broker.terminate()
         broker.wait()
     job_median, run_median = statistics.median(job_s), statistics.median(run_s)
+    cli_median = statistics.median(cli_s)
     result = {
         "bytes": size,
+        "shard_bytes": shard_bytes,
+        "worker_concurrency": concurrency,
         "shards": shards,
         "job_median_s": job_median,
-        "in_process_median_s": run_median,
+        "library_median_s": run_median,
+        "cli_median_s": cli_median,
         "job_mib_s": size / MIB / job_median,
-        "in_process_mib_s": size / MIB / run_median,
-        "ratio": run_median / job_median,
+        "library_mib_s": size / MIB / run_median,
+        "ratio_vs_library": run_median / job_median,
+        "ratio_vs_cli": cli_median / job_median,
     }
     print(
-        f"scale-out: {size / MIB:.0f} MiB in {shards} shards on 2 Celery workers "
-        f"{job_median:.2f} s ({result['job_mib_s']:.0f} MiB/s) vs in-process {run_median:.2f} s "
-        f"({result['in_process_mib_s']:.0f} MiB/s): {result['ratio']:.2f}x (target >= 0.8x)"
+        f"scale-out: {size / MIB:.0f} MiB in {shards} shards (<= {shard_bytes / MIB:.0f} MiB) on "
+        f"2 Celery workers x {concurrency} {job_median:.2f} s ({result['job_mib_s']:.0f} MiB/s); "
+        f"library call {run_median:.2f} s: {result['ratio_vs_library']:.2f}x; "
+        f"CLI command {cli_median:.2f} s: {result['ratio_vs_cli']:.2f}x (target >= 0.8x)"
     )
     return result
 
@@ -167,7 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--overhead-runs", type=int, default=30)
+    ap.add_argument(
+        "--shard-bytes",
+        type=gen_logs.parse_size,
+        action="append",
+        help="shard size limit(s) to measure (repeatable; default: 256MB, the default setting)",
+    )
     ap.add_argument("--json", nargs="?", const="-", metavar="PATH")
+    ap.add_argument(
+        "--worker-concurrency",
+        type=int,
+        action="append",
+        help="shards each worker runs at once (repeatable; default: 1, the default setting)",
+    )
     args = ap.parse_args(argv)
     label = f"logs-{gen_logs.format_size(args.size)}-{args.seed}"
     corpus = ensure_corpus(HERE / ".data" / label, args.size, args.seed, 0.15, None).resolve()
@@ -175,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         scratch = Path(tmp)
         results = {
             "overhead": overhead(args.overhead_runs, scratch),
-            "scale_out": scale_out(corpus, args.runs, scratch),
+            "scale_out": [
+                scale_out(corpus, args.runs, scratch, shard_bytes, concurrency)
+                for shard_bytes in args.shard_bytes or [256 * MIB]
+                for concurrency in args.worker_concurrency or [1]
+            ],
         }
     if args.json:
         write_json(args.json, results)
