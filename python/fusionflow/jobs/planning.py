@@ -13,9 +13,9 @@ def split(files: Sequence[FileEntry], max_bytes: int, max_files: int) -> list[li
     gives a single run's output), as few as the limits allow and of even size.
 
     There are as many shards as ``max_bytes`` and ``max_files`` require, and each aims at
-    an equal share of the bytes (and of the files): shards that run side by side then finish together,
-    instead of a small last one leaving workers idle. No shard passes either limit,
-    except a single file larger than ``max_bytes``, which is a shard alone.
+    an equal share of the bytes (and of the files): shards that run side by side then
+    finish together, instead of a small last one leaving workers idle. No shard passes
+    either limit, except a single file larger than ``max_bytes``, which is a shard alone.
     """
     total = sum(size for _, size in files)
     count = max(math.ceil(total / max_bytes), math.ceil(len(files) / max_files), 1)
