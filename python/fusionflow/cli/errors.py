@@ -13,7 +13,9 @@ BAD_INPUT, CANCELLED, FAILED = 2, 130, 1
 
 def exit_code_for(error: BaseException) -> int:
     """The process exit code for ``error``."""
-    if isinstance(error, InvalidParameter | FileNotFoundError | NotADirectoryError):
+    from fusionflow.accounts import UserNotFound
+
+    if isinstance(error, InvalidParameter | FileNotFoundError | NotADirectoryError | UserNotFound):
         return BAD_INPUT
     if isinstance(error, Cancelled):
         return CANCELLED

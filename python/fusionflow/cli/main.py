@@ -10,6 +10,7 @@ import click
 from fusionflow import __version__
 from fusionflow.cli.run import run
 from fusionflow.cli.service import db, worker
+from fusionflow.cli.users import users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,6 +58,7 @@ def _type_name(spec: dict[str, Any]) -> str:
 cli.add_command(run)
 cli.add_command(db)
 cli.add_command(worker)
+cli.add_command(users)
 
 
 def main() -> int:
