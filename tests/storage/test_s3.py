@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from fusionflow.config import Settings
 from fusionflow.db import Artifact, Database, Shard
 from fusionflow.errors import TransientError
 from fusionflow.executors import LocalExecutor
+from fusionflow.jobs import JobInfo
 from tests.conftest import s3_settings
 from tests.servers import FaultyProxy, free_port
 
@@ -164,6 +166,36 @@ def test_a_job_reads_inputs_from_s3_and_keeps_outputs_there(
     assert leftover["KeyCount"] == 0
 
 
+def run_behind_faulty_proxy(
+    settings: Settings,
+    s3_endpoint: str,
+    db: Database,
+    failures: int,
+    fails: Callable[[str, str], bool],
+    inputs: list[str],
+) -> tuple[JobInfo, int]:
+    """A grep job over ``inputs`` whose first ``failures`` requests matching ``fails``
+    get a 503; returns the finished job and how many 503s were sent."""
+    injected = {"left": failures}
+
+    def should_fail(method: str, path: str) -> bool:
+        if fails(method, path) and injected["left"]:
+            injected["left"] -= 1
+            return True
+        return False
+
+    with FaultyProxy(s3_endpoint, should_fail) as proxy:
+        # No retries inside the client: every injected 503 reaches the job.
+        flaky = s3_settings(settings, proxy.url, s3_max_retries=0)
+        executor = LocalExecutor(db, flaky).start()
+        try:
+            job = executor.jobs.submit("grep", inputs, {"patterns": ["E"]})
+            done = executor.jobs.wait(job.id, timeout=60)
+        finally:
+            executor.close()
+    return done, proxy.failures
+
+
 @pytest.mark.parametrize(("failures", "outcome"), [(2, "completed"), (3, "failed")])
 def test_storage_errors_are_retried_three_times_with_attempts_recorded(
     failures: int,
@@ -175,27 +207,18 @@ def test_storage_errors_are_retried_three_times_with_attempts_recorded(
     db: Database,
 ) -> None:
     s3_client.put_object(Bucket=bucket, Key="in/app.log", Body=b"ok\nERROR boom\n")
-    injected = {"left": failures}
-
-    def fail_object_reads(method: str, path: str) -> bool:
-        if method == "GET" and path.startswith(f"/{bucket}/in/") and injected["left"]:
-            injected["left"] -= 1
-            return True
-        return False
-
-    with FaultyProxy(s3_endpoint, fail_object_reads) as proxy:
-        # No retries inside the client: every injected 503 reaches the shard.
-        flaky = s3_settings(settings, proxy.url, s3_max_retries=0)
-        executor = LocalExecutor(db, flaky).start()
-        try:
-            job = executor.jobs.submit("grep", [f"s3://{bucket}/in/app.log"], {"patterns": ["E"]})
-            done = executor.jobs.wait(job.id, timeout=60)
-        finally:
-            executor.close()
-    assert proxy.failures == failures
+    done, sent = run_behind_faulty_proxy(
+        settings,
+        s3_endpoint,
+        db,
+        failures,
+        lambda method, path: method == "GET" and path.startswith(f"/{bucket}/in/"),
+        [f"s3://{bucket}/in/app.log"],
+    )
+    assert sent == failures
     assert done.status == outcome, done.error
     with db.session() as session:
-        shard = session.scalars(select(Shard).where(Shard.job_id == job.id)).one()
+        shard = session.scalars(select(Shard).where(Shard.job_id == done.id)).one()
     assert shard.attempts == 3
     if outcome == "failed":
         assert done.error is not None
@@ -216,23 +239,15 @@ def test_listing_errors_while_planning_are_retried(
     db: Database,
 ) -> None:
     s3_client.put_object(Bucket=bucket, Key="in/app.log", Body=b"ERROR boom\n")
-    injected = {"left": failures}
-
-    def fail_listings(method: str, path: str) -> bool:
-        if method == "GET" and "list-type=2" in path and injected["left"]:
-            injected["left"] -= 1
-            return True
-        return False
-
-    with FaultyProxy(s3_endpoint, fail_listings) as proxy:
-        flaky = s3_settings(settings, proxy.url, s3_max_retries=0)
-        executor = LocalExecutor(db, flaky).start()
-        try:
-            job = executor.jobs.submit("grep", [f"s3://{bucket}/in/"], {"patterns": ["E"]})
-            done = executor.jobs.wait(job.id, timeout=60)
-        finally:
-            executor.close()
-    assert proxy.failures == failures
+    done, sent = run_behind_faulty_proxy(
+        settings,
+        s3_endpoint,
+        db,
+        failures,
+        lambda method, path: method == "GET" and "list-type=2" in path,
+        [f"s3://{bucket}/in/"],
+    )
+    assert sent == failures
     assert done.status == outcome, done.error
     if outcome == "failed":
         assert done.error is not None

@@ -74,6 +74,14 @@ class CeleryDispatcher:
         self.app.send_task(FINALIZE, args=[job_id], queue=QUEUE)
 
 
+def queue_length(app: Celery) -> int:
+    """Tasks waiting in the broker's queue; also sets the queue-length gauge."""
+    with app.connection_for_read() as connection:
+        length = int(connection.default_channel.client.llen(QUEUE))
+    QUEUE_LENGTH.labels(QUEUE).set(length)
+    return length
+
+
 class CeleryExecutor:
     """What a submitting process (``fusionflow serve``, a script) holds."""
 
@@ -83,10 +91,7 @@ class CeleryExecutor:
         self.jobs = JobService(db, settings, self.dispatcher)
 
     def queue_length(self) -> int:
-        with self.app.connection_for_read() as connection:
-            length = int(connection.default_channel.client.llen(QUEUE))
-        QUEUE_LENGTH.labels(QUEUE).set(length)
-        return length
+        return queue_length(self.app)
 
     def close(self) -> None:
         self.app.close()
@@ -116,8 +121,7 @@ class _WorkerState:
         while not self.stopping.wait(interval):
             try:
                 self.runner.reap_lost_shards()
-                with self.app.connection_for_read() as connection:
-                    QUEUE_LENGTH.labels(QUEUE).set(connection.default_channel.client.llen(QUEUE))
+                queue_length(self.app)
             except Exception:  # keep sweeping through a DB or broker restart
                 log.exception("janitor round failed")
 
