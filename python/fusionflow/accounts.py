@@ -1,42 +1,66 @@
-"""User accounts: create, list, change role, enable/disable, and check passwords.
+"""User accounts: create, list, change role, enable/disable, check passwords, and the
+long-lived API tokens of scripts.
 
 Passwords are hashed with Argon2id (argon2-cffi's defaults); a hash made with older
-parameters is replaced by a current one at the next successful login.
+parameters is replaced by a current one at the next successful login. API tokens are
+random secrets shown once; only their SHA-256 is stored.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import hashlib
 import re
+import secrets
+from datetime import datetime
 from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fusionflow.db import Database, User
+from fusionflow.db import ApiToken, Database, User, utcnow
 from fusionflow.errors import InvalidParameter
 
 Role = Literal["user", "admin"]
 ROLES: tuple[Role, ...] = ("user", "admin")
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 MIN_PASSWORD = 8
+# API tokens look like this, so that they are told apart from JWTs (and found by scanners).
+TOKEN_PREFIX = "ff_"
 
 _hasher = PasswordHasher()
 
 
 class UserInfo(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     username: str
     role: str
     active: bool
 
 
+class TokenInfo(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
 class UserNotFound(LookupError):
-    """No user has this name."""
+    """No user has this name or id."""
+
+
+class TokenNotFound(LookupError):
+    """The user has no API token with this id."""
 
 
 def hash_password(password: str) -> str:
@@ -57,40 +81,96 @@ class Accounts:
                 "invalid parameter `username`: 1 to 100 letters, digits or . _ @ -, "
                 "starting with a letter or digit"
             )
-        if len(password) < MIN_PASSWORD:
-            raise InvalidParameter(
-                f"invalid parameter `password`: at least {MIN_PASSWORD} characters"
-            )
+        _check_password(password)
         _check_role(role)
         user = User(username=username, password_hash=hash_password(password), role=role)
         try:
             with self.db.session() as session:
                 session.add(user)
                 session.flush()
-                return _info(user)
+                return UserInfo.model_validate(user)
         except IntegrityError:
             raise InvalidParameter(f"invalid parameter `username`: {username!r} is taken") from None
 
     def list(self) -> list[UserInfo]:
         with self.db.session() as session:
-            return [_info(u) for u in session.scalars(select(User).order_by(User.username))]
+            return [
+                UserInfo.model_validate(u)
+                for u in session.scalars(select(User).order_by(User.username))
+            ]
 
     def get(self, username: str) -> UserInfo:
         with self.db.session() as session:
-            return _info(self._find(session, username))
+            return UserInfo.model_validate(self._find(session, username))
+
+    def get_by_id(self, user_id: int) -> UserInfo:
+        with self.db.session() as session:
+            return UserInfo.model_validate(self._find_id(session, user_id))
+
+    def count(self) -> int:
+        with self.db.session() as session:
+            return len(session.scalars(select(User.id).limit(1)).all())
+
+    def update(
+        self,
+        user_id: int,
+        *,
+        role: str | None = None,
+        active: bool | None = None,
+        password: str | None = None,
+    ) -> UserInfo:
+        """Change what is given; the rest stays."""
+        if role is not None:
+            _check_role(role)
+        if password is not None:
+            _check_password(password)
+        with self.db.session() as session:
+            user = self._find_id(session, user_id)
+            if role is not None:
+                user.role = role
+            if active is not None:
+                user.active = active
+            if password is not None:
+                user.password_hash = hash_password(password)
+            return UserInfo.model_validate(user)
+
+    def delete(self, user_id: int) -> None:
+        """Remove the user with their tokens and notifications; their jobs stay (for admins)."""
+        with self.db.session() as session:
+            session.delete(self._find_id(session, user_id))
+
+    def ensure_admin(self, password: str | None, username: str = "admin") -> str | None:
+        """On a database without users, create an admin. Returns the password when it
+        was generated here (to be shown once), None otherwise."""
+        if self.count():
+            return None
+        generated = None if password else secrets.token_urlsafe(12)
+        try:
+            self.create(username, password or generated or "", "admin")
+        except InvalidParameter:
+            if self.count():  # another server process created it first
+                return None
+            raise
+        return generated
+
+    def active_user(self, user_id: int) -> UserInfo | None:
+        """The user with this id if they exist and are active."""
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            return UserInfo.model_validate(user) if user is not None and user.active else None
 
     def set_role(self, username: str, role: str) -> UserInfo:
         _check_role(role)
         with self.db.session() as session:
             user = self._find(session, username)
             user.role = role
-            return _info(user)
+            return UserInfo.model_validate(user)
 
     def set_active(self, username: str, active: bool) -> UserInfo:
         with self.db.session() as session:
             user = self._find(session, username)
             user.active = active
-            return _info(user)
+            return UserInfo.model_validate(user)
 
     def authenticate(self, username: str, password: str) -> UserInfo | None:
         """The user, if ``password`` is theirs and they are active; None otherwise."""
@@ -105,7 +185,64 @@ class Accounts:
                 return None
             if _hasher.check_needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
-            return _info(user) if user.active else None
+            return UserInfo.model_validate(user) if user.active else None
+
+    # -- API tokens -------------------------------------------------------------------
+
+    def create_token(
+        self, user_id: int, name: str, expires_at: datetime | None = None
+    ) -> tuple[TokenInfo, str]:
+        """A new token for the user: its description and the secret (shown only now)."""
+        name = name.strip()
+        if not 1 <= len(name) <= 100:
+            raise InvalidParameter("invalid parameter `name`: 1 to 100 characters")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = ApiToken(
+            user_id=user_id, name=name, token_hash=_digest(secret), expires_at=expires_at
+        )
+        with self.db.session() as session:
+            self._find_id(session, user_id)
+            session.add(token)
+            session.flush()
+            return TokenInfo.model_validate(token), secret
+
+    def list_tokens(self, user_id: int) -> builtins.list[TokenInfo]:
+        with self.db.session() as session:
+            found = session.scalars(
+                select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)
+            )
+            return [TokenInfo.model_validate(t) for t in found]
+
+    def revoke_token(self, user_id: int, token_id: int) -> None:
+        with self.db.session() as session:
+            token = session.get(ApiToken, token_id)
+            if token is None or token.user_id != user_id:
+                raise TokenNotFound(f"no API token {token_id}")
+            session.delete(token)
+
+    def user_for_token(self, secret: str) -> UserInfo | None:
+        """The active user a valid, unexpired token belongs to; None otherwise."""
+        with self.db.session() as session:
+            token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
+            if token is None:
+                return None
+            now = utcnow()
+            if token.expires_at is not None and token.expires_at <= now:
+                return None
+            user = session.get(User, token.user_id)
+            if user is None or not user.active:
+                return None
+            # Coarse, so that a busy script does not write on every request.
+            if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+                token.last_used_at = now
+            return UserInfo.model_validate(user)
+
+    @staticmethod
+    def _find_id(session: Session, user_id: int) -> User:
+        user = session.get(User, user_id)
+        if user is None:
+            raise UserNotFound(f"no user with id {user_id}")
+        return user
 
     @staticmethod
     def _find(session: Session, username: str) -> User:
@@ -123,10 +260,15 @@ def _burn(password: str) -> None:
         _hasher.verify(_DUMMY_HASH, password)
 
 
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidParameter(f"invalid parameter `password`: at least {MIN_PASSWORD} characters")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def _check_role(role: str) -> None:
     if role not in ROLES:
         raise InvalidParameter(f"invalid parameter `role`: {role!r} is not one of user, admin")
-
-
-def _info(user: User) -> UserInfo:
-    return UserInfo(id=user.id, username=user.username, role=user.role, active=user.active)

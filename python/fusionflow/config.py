@@ -77,6 +77,19 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, validation_alias="FUSIONFLOW_MAX_ATTEMPTS")
     retry_backoff_s: float = Field(1.0, ge=0, validation_alias="FUSIONFLOW_RETRY_BACKOFF")
 
+    # The REST API (fusionflow serve)
+    host: str = Field("127.0.0.1", validation_alias="FUSIONFLOW_HOST")
+    port: int = Field(8000, ge=1, le=65535, validation_alias="FUSIONFLOW_PORT")
+    ssl_certfile: Path | None = _env("FUSIONFLOW_SSL_CERTFILE")
+    ssl_keyfile: Path | None = _env("FUSIONFLOW_SSL_KEYFILE")
+    # Lifetime of the access tokens that logins hand out.
+    token_ttl_s: int = Field(8 * 3600, ge=60, validation_alias="FUSIONFLOW_TOKEN_TTL")
+    # Failed logins allowed per user name and client within the window, then 429.
+    login_max_failures: int = Field(5, ge=1, validation_alias="FUSIONFLOW_LOGIN_MAX_FAILURES")
+    login_window_s: float = Field(300.0, gt=0, validation_alias="FUSIONFLOW_LOGIN_WINDOW")
+    # Largest file one upload may carry.
+    upload_max_bytes: int = Field(10 << 30, ge=1, validation_alias="FUSIONFLOW_UPLOAD_MAX_BYTES")
+
     @field_validator("allowed_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: Any) -> Any:

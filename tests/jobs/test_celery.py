@@ -22,8 +22,7 @@ import fusionflow
 from fusionflow.config import Settings
 from fusionflow.db import Database, Shard
 from fusionflow.executors.celery import CeleryExecutor
-from tests.jobs.helpers import comparable, same_outputs
-from tests.jobs.test_local import SLOW_PATTERN, slow_corpus
+from tests.jobs.helpers import SLOW_PATTERN, comparable, same_outputs, slow_corpus
 from tests.servers import free_port, redis_server
 
 pytestmark = pytest.mark.slow

@@ -22,7 +22,7 @@ from fusionflow.errors import InvalidParameter
 from fusionflow.executors import LocalExecutor
 from fusionflow.jobs import JobRunner, TransientError
 from fusionflow.pipelines import grep as grep_pipeline
-from tests.jobs.helpers import comparable, same_outputs
+from tests.jobs.helpers import SLOW_PATTERN, comparable, same_outputs, slow_corpus
 
 
 def local_path(url: str) -> Path:
@@ -144,19 +144,6 @@ def test_per_file_errors_go_to_the_report_and_the_job_completes(
     assert summary is not None
     assert [e["path"] for e in summary["errors"]] == [str(root / "broken.log.gz")]
     assert summary["matches"] == 1
-
-
-def slow_corpus(root: Path, files: int = 6, lines: int = 150_000) -> Path:
-    """Files that take a while to search with `SLOW_PATTERN`."""
-    root.mkdir()
-    line = "2026-11-28 12:00:00 INFO request handled in 12 ms by worker seven\n" * lines
-    for i in range(files):
-        (root / f"{i:02}.log").write_text(f"{line}ERROR in file {i}\n")
-    return root
-
-
-# Forces the regex engine through every byte of every line.
-SLOW_PATTERN = r"(\w+\s+){9}\d{7}"
 
 
 def test_cancel_stops_running_shards_quickly_and_starts_no_more(

@@ -9,7 +9,7 @@ import click
 
 from fusionflow import __version__
 from fusionflow.cli.run import run
-from fusionflow.cli.service import db, worker
+from fusionflow.cli.service import db, serve, worker
 from fusionflow.cli.users import users
 
 
@@ -58,6 +58,7 @@ def _type_name(spec: dict[str, Any]) -> str:
 cli.add_command(run)
 cli.add_command(db)
 cli.add_command(worker)
+cli.add_command(serve)
 cli.add_command(users)
 
 

@@ -1,4 +1,4 @@
-"""Commands that run FusionFlow's services: ``db upgrade``, ``worker``."""
+"""Commands that run FusionFlow's services: ``serve``, ``worker``, ``db upgrade``."""
 
 from __future__ import annotations
 
@@ -44,6 +44,51 @@ def worker(concurrency: int, loglevel: str, metrics_port: int | None) -> None:
 
         start_http_server(metrics_port)
     run_worker(settings, concurrency=concurrency, loglevel=loglevel)
+
+
+@click.command()
+@click.option("--host", help="Address to listen on  [default: FUSIONFLOW_HOST or 127.0.0.1]")
+@click.option("--port", type=int, help="Port  [default: FUSIONFLOW_PORT or 8000]")
+@click.option(
+    "--ssl-certfile",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve HTTPS with this certificate (PEM)  [default: FUSIONFLOW_SSL_CERTFILE]",
+)
+@click.option(
+    "--ssl-keyfile",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The certificate's private key (PEM)  [default: FUSIONFLOW_SSL_KEYFILE]",
+)
+@click.option("--log-level", default="info", show_default=True)
+def serve(
+    host: str | None,
+    port: int | None,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    log_level: str,
+) -> None:
+    """Run the REST API, with its docs at /docs.
+
+    Jobs run in this process unless REDIS_URL is set: then on `fusionflow worker`s.
+    """
+    import uvicorn
+
+    from fusionflow.api import create_app
+    from fusionflow.config import get_settings
+
+    settings = get_settings()
+    certfile = ssl_certfile or settings.ssl_certfile
+    keyfile = ssl_keyfile or settings.ssl_keyfile
+    if bool(certfile) != bool(keyfile):
+        raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        log_level=log_level.lower(),
+    )
 
 
 def _redact(url: str) -> str:

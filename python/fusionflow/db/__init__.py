@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fusionflow.db.engine import Database
 from fusionflow.db.models import (
+    ApiToken,
     Artifact,
     Base,
     Job,
@@ -19,6 +20,7 @@ from fusionflow.db.models import (
 )
 
 __all__ = [
+    "ApiToken",
     "Artifact",
     "Base",
     "Database",

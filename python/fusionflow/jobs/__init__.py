@@ -7,7 +7,19 @@
 from fusionflow.jobs.dispatch import Dispatcher
 from fusionflow.jobs.errors import TransientError
 from fusionflow.jobs.runner import JobRunner
-from fusionflow.jobs.service import JobNotFound, JobService
-from fusionflow.jobs.views import JobInfo
+from fusionflow.jobs.service import ArtifactNotFound, JobConflict, JobNotFound, JobService
+from fusionflow.jobs.views import ArtifactInfo, JobInfo, JobPage, JobQuery
 
-__all__ = ["Dispatcher", "JobInfo", "JobNotFound", "JobRunner", "JobService", "TransientError"]
+__all__ = [
+    "ArtifactInfo",
+    "ArtifactNotFound",
+    "Dispatcher",
+    "JobConflict",
+    "JobInfo",
+    "JobNotFound",
+    "JobPage",
+    "JobQuery",
+    "JobRunner",
+    "JobService",
+    "TransientError",
+]

@@ -1,4 +1,8 @@
-"""The job lifecycle as callers see it: submit, look up, wait, cancel, retry, delete."""
+"""The job lifecycle as callers see it: submit, look up, list, wait, cancel, retry, delete.
+
+Methods that take ``visible_to`` treat a job owned by someone else as missing: pass the
+caller's user id for a user, None for an admin or a local script.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,30 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from fusionflow import pipelines, storage
 from fusionflow.config import Settings
-from fusionflow.db import Database, Job, JobStatus, Shard, ShardStatus
+from fusionflow.db import Artifact, Database, Job, JobStatus, Shard, ShardStatus
 from fusionflow.errors import InvalidParameter
 from fusionflow.jobs.dispatch import Dispatcher
 from fusionflow.jobs.runner import work_url
 from fusionflow.jobs.transitions import finish_job
-from fusionflow.jobs.views import JobInfo
+from fusionflow.jobs.views import ArtifactInfo, JobInfo, JobPage, JobQuery
 from fusionflow.observability import JOBS_SUBMITTED
 
 
 class JobNotFound(LookupError):
-    """No job has this id."""
+    """No job has this id (that the caller may see)."""
+
+
+class JobConflict(InvalidParameter):
+    """The job's state does not allow this (retrying a running job, cancelling a finished one)."""
+
+
+class ArtifactNotFound(LookupError):
+    """The job has no output of this name."""
 
 
 class JobService:
@@ -50,7 +63,7 @@ class JobService:
             raise InvalidParameter("invalid parameter `inputs`: at least one input is required")
         job = Job(
             owner_id=owner_id,
-            name=name[:200],
+            name=(name.strip() or _default_name(pipeline, inputs))[:200],
             pipeline=pipeline,
             params=validated.model_dump(mode="json"),
             inputs=[str(i) for i in inputs],
@@ -65,19 +78,62 @@ class JobService:
         self.dispatcher.plan(info.id)
         return info
 
-    def get(self, job_id: str) -> JobInfo:
+    def get(self, job_id: str, *, visible_to: int | None = None) -> JobInfo:
         with self.db.session() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                raise JobNotFound(job_id)
-            return JobInfo.of(job)
+            return JobInfo.of(_load(session, job_id, visible_to))
 
-    def summary(self, job_id: str) -> dict[str, Any] | None:
+    def summary(self, job_id: str, *, visible_to: int | None = None) -> dict[str, Any] | None:
         with self.db.session() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                raise JobNotFound(job_id)
-            return job.summary
+            return _load(session, job_id, visible_to).summary
+
+    def find(self, query: JobQuery) -> JobPage:
+        """One page of the jobs ``query`` selects, and how many it selects in all."""
+        conditions = []
+        if query.owner_id is not None:
+            conditions.append(Job.owner_id == query.owner_id)
+        if query.status:
+            conditions.append(Job.status.in_(query.status))
+        if query.pipeline:
+            conditions.append(Job.pipeline.in_(query.pipeline))
+        if query.created_after is not None:
+            conditions.append(Job.created_at >= query.created_after)
+        if query.created_before is not None:
+            conditions.append(Job.created_at < query.created_before)
+        if query.text:
+            pattern = "%" + _escape_like(query.text) + "%"
+            conditions.append(
+                or_(Job.name.ilike(pattern, escape="\\"), Job.id.ilike(pattern, escape="\\"))
+            )
+        column = getattr(Job, query.sort.lstrip("-"))
+        order = column.desc() if query.sort.startswith("-") else column.asc()
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(Job).where(*conditions))
+            jobs = session.scalars(
+                select(Job)
+                .where(*conditions)
+                .order_by(order, Job.id)
+                .limit(query.limit)
+                .offset(query.offset)
+            )
+            items = [JobInfo.of(job) for job in jobs]
+        return JobPage(items=items, total=total or 0, limit=query.limit, offset=query.offset)
+
+    def artifacts(self, job_id: str, *, visible_to: int | None = None) -> list[ArtifactInfo]:
+        """The job's outputs (recorded when it completes)."""
+        with self.db.session() as session:
+            return [
+                ArtifactInfo.model_validate(a) for a in _load(session, job_id, visible_to).artifacts
+            ]
+
+    def artifact(self, job_id: str, name: str, *, visible_to: int | None = None) -> ArtifactInfo:
+        with self.db.session() as session:
+            _load(session, job_id, visible_to)
+            found = session.scalar(
+                select(Artifact).where(Artifact.job_id == job_id, Artifact.name == name)
+            )
+            if found is None:
+                raise ArtifactNotFound(f"job {job_id} has no output named {name!r}")
+            return ArtifactInfo.model_validate(found)
 
     def wait(self, job_id: str, timeout: float | None = None, poll: float = 0.05) -> JobInfo:
         """Block until the job has finished (or ``timeout`` passed); return it."""
@@ -88,22 +144,21 @@ class JobService:
                 return info
             time.sleep(poll)
 
-    def cancel(self, job_id: str) -> JobInfo:
+    def cancel(self, job_id: str, *, visible_to: int | None = None) -> JobInfo:
         """Stop the job: running shards stop within a second or so, none start."""
         with self.db.session() as session:
-            if session.get(Job, job_id) is None:
-                raise JobNotFound(job_id)
+            job = _load(session, job_id, visible_to)
+            if job.status in JobStatus.FINISHED:
+                raise JobConflict(f"job {job_id} has already finished ({job.status})")
             finish_job(session, job_id, JobStatus.CANCELLED)
         return self.get(job_id)
 
-    def retry(self, job_id: str) -> JobInfo:
+    def retry(self, job_id: str, *, visible_to: int | None = None) -> JobInfo:
         """Run a failed or cancelled job again; shards already completed are kept."""
         with self.db.session() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                raise JobNotFound(job_id)
+            job = _load(session, job_id, visible_to)
             if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-                raise InvalidParameter(
+                raise JobConflict(
                     f"invalid parameter `job`: only failed or cancelled jobs can be retried "
                     f"(this one is {job.status})"
                 )
@@ -128,14 +183,29 @@ class JobService:
             self.dispatcher.finalize(job_id)
         return self.get(job_id)
 
-    def delete(self, job_id: str) -> None:
+    def delete(self, job_id: str, *, visible_to: int | None = None) -> None:
         """Cancel the job if it runs, then remove it and everything it wrote."""
         with self.db.session() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                raise JobNotFound(job_id)
+            job = _load(session, job_id, visible_to)
             finish_job(session, job_id, JobStatus.CANCELLED)
             output_url = job.output_url
             session.delete(job)
         storage.remove_tree(output_url)
         storage.remove_tree(work_url(self.settings, job_id))
+
+
+def _load(session: Session, job_id: str, visible_to: int | None) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or (visible_to is not None and job.owner_id != visible_to):
+        raise JobNotFound(f"no job {job_id}")
+    return job
+
+
+def _default_name(pipeline: str, inputs: Sequence[str]) -> str:
+    first = str(inputs[0]).rstrip("/").rsplit("/", 1)[-1] if inputs else ""
+    more = f" and {len(inputs) - 1} more" if len(inputs) > 1 else ""
+    return f"{pipeline} {first}{more}".strip()
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,13 +1,18 @@
-"""What callers see of a job: a plain, serializable snapshot with derived progress."""
+"""What callers see of jobs: plain, serializable snapshots with derived progress, and
+the query that selects a page of them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from fusionflow.db import Job, JobStatus
+
+SortKey = Literal[
+    "created_at", "-created_at", "name", "-name", "status", "-status", "pipeline", "-pipeline"
+]
 
 
 class JobInfo(BaseModel):
@@ -81,3 +86,34 @@ class JobInfo(BaseModel):
             finished_at=finished,
             duration_s=elapsed if finished else None,
         )
+
+
+class JobQuery(BaseModel):
+    """Which jobs to list: every condition given must hold."""
+
+    owner_id: int | None = None
+    status: list[str] = Field(default_factory=list)
+    pipeline: list[str] = Field(default_factory=list)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    text: str | None = Field(None, description="Part of the job's name or id.")
+    sort: SortKey = "-created_at"
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+class JobPage(BaseModel):
+    items: list[JobInfo]
+    total: int
+    limit: int
+    offset: int
+
+
+class ArtifactInfo(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    size: int
+    content_type: str
+    url: str
+    created_at: datetime

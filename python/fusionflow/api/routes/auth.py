@@ -1,0 +1,84 @@
+"""Logging in, the caller's own account, and their API tokens."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from fusionflow.accounts import TokenInfo, UserInfo
+from fusionflow.api.schemas import AccessToken, CreatedApiToken, NewApiToken, PasswordChange
+from fusionflow.api.services import API_PREFIX, CurrentUser, ServicesDep
+from fusionflow.db import utcnow
+
+router = APIRouter(prefix=API_PREFIX, tags=["auth"])
+
+
+@router.post("/auth/token", response_model=AccessToken)
+def login(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    services: ServicesDep,
+) -> AccessToken:
+    """OAuth2 password flow: a user name and password for an expiring bearer token.
+    Repeated failures for one name from one client are refused for a while (429)."""
+    client = request.client.host if request.client else "-"
+    wait = services.throttle.retry_after(form.username, client)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many failed logins; try again later",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+    user = services.accounts.authenticate(form.username, form.password)
+    if user is None:
+        services.throttle.failed(form.username, client)
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "incorrect user name or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    services.throttle.succeeded(form.username, client)
+    return AccessToken(
+        access_token=services.tokens.issue(user.id), expires_in=services.tokens.ttl_s
+    )
+
+
+@router.get("/me", response_model=UserInfo)
+def me(user: CurrentUser) -> UserInfo:
+    """The caller's account."""
+    return user
+
+
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
+def change_password(body: PasswordChange, user: CurrentUser, services: ServicesDep) -> Response:
+    """Change one's own password (the current one is asked again)."""
+    if services.accounts.authenticate(user.username, body.current_password) is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is not correct")
+    services.accounts.update(user.id, password=body.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/tokens", response_model=list[TokenInfo])
+def list_tokens(user: CurrentUser, services: ServicesDep) -> list[TokenInfo]:
+    """The caller's API tokens (never their secrets)."""
+    return services.accounts.list_tokens(user.id)
+
+
+@router.post("/tokens", response_model=CreatedApiToken, status_code=status.HTTP_201_CREATED)
+def create_token(body: NewApiToken, user: CurrentUser, services: ServicesDep) -> CreatedApiToken:
+    """A long-lived token for scripts: send it as ``Authorization: Bearer <token>``.
+    The secret is in this response only."""
+    expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    info, secret = services.accounts.create_token(user.id, body.name, expires)
+    return CreatedApiToken(**info.model_dump(), token=secret)
+
+
+@router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_token(token_id: int, user: CurrentUser, services: ServicesDep) -> Response:
+    """Revoke one of the caller's tokens; it stops working at once."""
+    services.accounts.revoke_token(user.id, token_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

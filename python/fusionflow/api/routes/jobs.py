@@ -1,0 +1,193 @@
+"""Jobs: submit, list, watch (Server-Sent Events), cancel, retry, delete, and results.
+
+Users see only their own jobs (another user's job is a 404, as if it did not exist);
+admins see and manage all. Nothing here processes data: executors do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from fusionflow import storage
+from fusionflow.access import check_inputs
+from fusionflow.api.schemas import Artifact, NewJob
+from fusionflow.api.services import API_PREFIX, CurrentUser, ServicesDep, visible_to
+from fusionflow.jobs import ArtifactInfo, JobInfo, JobNotFound, JobPage, JobQuery
+from fusionflow.jobs.views import SortKey
+
+router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
+
+# How often an event stream looks at the job, and how long it may stay silent.
+EVENTS_POLL_S = 0.5
+KEEPALIVE_S = 15.0
+
+
+@router.post("", response_model=JobInfo, status_code=status.HTTP_202_ACCEPTED)
+def submit(body: NewJob, user: CurrentUser, services: ServicesDep) -> JobInfo:
+    """Start a job. It runs on the executors; follow it with ``GET /jobs/{id}`` or
+    ``/events``. Parameters are checked against the pipeline's schema (422 naming the
+    field); inputs the caller may not read are refused (403)."""
+    check_inputs(services.settings, body.inputs, user_id=user.id, admin=user.role == "admin")
+    return services.jobs.submit(
+        body.pipeline, body.inputs, body.params, owner_id=user.id, name=body.name
+    )
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    user: CurrentUser,
+    services: ServicesDep,
+    status_: Annotated[list[str] | None, Query(alias="status")] = None,
+    pipeline: Annotated[list[str] | None, Query()] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Part of a name or id.")] = None,
+    sort: SortKey = "-created_at",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobPage:
+    """The caller's jobs (an admin's: everyone's), newest first unless ``sort`` says
+    otherwise; ``status`` and ``pipeline`` may be repeated."""
+    query = JobQuery(
+        owner_id=visible_to(user),
+        status=status_ or [],
+        pipeline=pipeline or [],
+        created_after=created_after,
+        created_before=created_before,
+        text=q,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    return services.jobs.find(query)
+
+
+@router.get("/{job_id}", response_model=JobInfo)
+def get_job(job_id: str, user: CurrentUser, services: ServicesDep) -> JobInfo:
+    """Status, progress %, files and bytes done, throughput, ETA, attempts, error."""
+    return services.jobs.get(job_id, visible_to=visible_to(user))
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "An event stream."}},
+)
+async def job_events(
+    job_id: str, request: Request, user: CurrentUser, services: ServicesDep
+) -> StreamingResponse:
+    """Server-Sent Events: ``status`` (first, and whenever the status changes) and
+    ``progress`` events carry the job as JSON; the stream ends after the job finishes."""
+    scope = visible_to(user)
+    first = await run_in_threadpool(services.jobs.get, job_id, visible_to=scope)
+    return StreamingResponse(
+        _events(services, job_id, scope, first, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(
+    services: Any, job_id: str, scope: int | None, info: JobInfo, request: Request
+) -> AsyncIterator[str]:
+    last_status, last_progress = None, None
+    last_sent = time.monotonic()
+    while True:
+        progress = (info.progress, info.files_done, info.bytes_done, info.shards_done)
+        if info.status != last_status or progress != last_progress:
+            kind = "status" if info.status != last_status else "progress"
+            yield f"event: {kind}\ndata: {info.model_dump_json()}\n\n"
+            last_status, last_progress, last_sent = info.status, progress, time.monotonic()
+        elif time.monotonic() - last_sent > KEEPALIVE_S:
+            yield ": keep-alive\n\n"
+            last_sent = time.monotonic()
+        if info.finished or await request.is_disconnected():
+            return
+        await asyncio.sleep(EVENTS_POLL_S)
+        try:
+            info = await run_in_threadpool(services.jobs.get, job_id, visible_to=scope)
+        except JobNotFound:
+            yield f"event: deleted\ndata: {json.dumps({'id': job_id})}\n\n"
+            return
+
+
+@router.post("/{job_id}/cancel", response_model=JobInfo)
+def cancel(job_id: str, user: CurrentUser, services: ServicesDep) -> JobInfo:
+    """Stop a pending or running job (409 if it has finished)."""
+    return services.jobs.cancel(job_id, visible_to=visible_to(user))
+
+
+@router.post("/{job_id}/retry", response_model=JobInfo, status_code=status.HTTP_202_ACCEPTED)
+def retry(job_id: str, user: CurrentUser, services: ServicesDep) -> JobInfo:
+    """Run a failed or cancelled job again, keeping its completed shards (409 otherwise)."""
+    return services.jobs.retry(job_id, visible_to=visible_to(user))
+
+
+@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete(job_id: str, user: CurrentUser, services: ServicesDep) -> Response:
+    """Cancel the job if it runs, and remove it with its outputs."""
+    services.jobs.delete(job_id, visible_to=visible_to(user))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{job_id}/summary", response_model=dict[str, Any])
+def summary(job_id: str, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    """The job's ``summary.json``: written when it completes (409 before)."""
+    info = services.jobs.get(job_id, visible_to=visible_to(user))
+    found = services.jobs.summary(job_id, visible_to=visible_to(user))
+    if found is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"job {job_id} has no summary ({info.status})"
+        )
+    return found
+
+
+@router.get("/{job_id}/artifacts", response_model=list[Artifact])
+def artifacts(job_id: str, user: CurrentUser, services: ServicesDep) -> list[Artifact]:
+    """The job's output files (listed once it completes)."""
+    found = services.jobs.artifacts(job_id, visible_to=visible_to(user))
+    return [_artifact(job_id, a) for a in found]
+
+
+@router.get(
+    "/{job_id}/artifacts/{name:path}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file."},
+        206: {"description": "The requested byte range."},
+        307: {"description": "S3 storage: a presigned download link."},
+    },
+)
+def download(job_id: str, name: str, user: CurrentUser, services: ServicesDep) -> Response:
+    """The file, streamed (``Range`` requests supported); from S3 storage a redirect to
+    a presigned link, so the bytes do not pass through the API."""
+    found = services.jobs.artifact(job_id, name, visible_to=visible_to(user))
+    if storage.is_s3(found.url):
+        link = storage.presign(found.url, expires_s=3600)
+        assert link is not None
+        return RedirectResponse(link, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    return FileResponse(
+        storage.local_path(found.url),
+        media_type=found.content_type,
+        filename=name.rsplit("/", 1)[-1],
+    )
+
+
+def _artifact(job_id: str, found: ArtifactInfo) -> Artifact:
+    return Artifact(
+        name=found.name,
+        size=found.size,
+        content_type=found.content_type,
+        created_at=found.created_at,
+        download_url=f"{API_PREFIX}/jobs/{job_id}/artifacts/{quote(found.name)}",
+    )

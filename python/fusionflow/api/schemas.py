@@ -1,0 +1,89 @@
+"""Request and response bodies of the REST API (domain snapshots are reused as they are)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fusionflow.accounts import TokenInfo
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+class NewApiToken(Body):
+    name: str = Field(min_length=1, max_length=100)
+    expires_in_days: int | None = Field(
+        None, ge=1, le=3650, description="Never expires when left out."
+    )
+
+
+class CreatedApiToken(TokenInfo):
+    token: str = Field(description="The secret; shown only in this response.")
+
+
+class PasswordChange(Body):
+    current_password: str
+    new_password: str
+
+
+class NewUser(Body):
+    username: str = Field(min_length=1, max_length=100)
+    password: str
+    role: Literal["user", "admin"] = "user"
+
+
+class UserChange(Body):
+    role: Literal["user", "admin"] | None = None
+    active: bool | None = None
+    password: str | None = None
+
+
+class PipelineInfo(BaseModel):
+    name: str
+    description: str
+    params_schema: dict[str, Any]
+
+
+class NewJob(Body):
+    pipeline: str
+    inputs: list[str] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="Upload URLs, s3:// prefixes, or server paths under the allowed roots.",
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field("", max_length=200)
+
+
+class Artifact(BaseModel):
+    name: str
+    size: int
+    content_type: str
+    created_at: datetime
+    download_url: str
+
+
+class Problem(BaseModel):
+    """Every error: ``{"detail": ...}``."""
+
+    detail: Any
+
+
+class Check(BaseModel):
+    ok: bool
+    error: str | None = None
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, Check]

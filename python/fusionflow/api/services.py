@@ -1,0 +1,77 @@
+"""What the routes work with: the domain services of one running API, and the
+dependencies that authenticate the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+
+from fusionflow.accounts import TOKEN_PREFIX, Accounts, UserInfo
+from fusionflow.api.security import AccessTokens, LoginThrottle
+from fusionflow.config import Settings
+from fusionflow.db import Database
+from fusionflow.jobs import JobService
+from fusionflow.notifications import Notifications
+from fusionflow.uploads import Uploads
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    jobs: JobService
+    accounts: Accounts
+    notifications: Notifications
+    uploads: Uploads
+    tokens: AccessTokens
+    throttle: LoginThrottle
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+API_PREFIX = "/api/v1"
+
+_bearer = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/auth/token", auto_error=False)
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def current_user(services: ServicesDep, token: Annotated[str | None, Depends(_bearer)]) -> UserInfo:
+    """The caller, from a login's JWT or an API token; 401 otherwise. Looked up on every
+    request, so disabling a user takes effect at once."""
+    user = None
+    if token and token.startswith(TOKEN_PREFIX):
+        user = services.accounts.user_for_token(token)
+    elif token:
+        user_id = services.tokens.user_id(token)
+        user = services.accounts.active_user(user_id) if user_id is not None else None
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "not authenticated" if not token else "invalid or expired token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+CurrentUser = Annotated[UserInfo, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> UserInfo:
+    if user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "admins only")
+    return user
+
+
+AdminUser = Annotated[UserInfo, Depends(admin_user)]
+
+
+def visible_to(user: UserInfo) -> int | None:
+    """The owner filter for the user's view of jobs: none for admins."""
+    return None if user.role == "admin" else user.id

@@ -1,0 +1,158 @@
+"""Files users upload, kept under their own prefix: ``<storage>/uploads/<user>/<batch>/<name>``.
+
+Each upload request is a batch with a random id, so two uploads of ``app.log`` never
+overwrite each other; inside a batch, repeated names get ``-1``, ``-2``… Names are
+sanitized (folders kept, no ``..``, no leading dots). Files are written as they arrive:
+straight into local storage, or to a scratch file sent to S3 when it is complete.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import IO
+
+from pydantic import BaseModel
+
+from fusionflow import storage
+from fusionflow.config import Settings
+from fusionflow.errors import InvalidParameter
+
+_UNSAFE = re.compile(r"[^\w.\-]+")
+_BATCH = re.compile(r"[0-9a-f]{16}")
+
+
+class UploadItem(BaseModel):
+    batch: str
+    name: str
+    size: int
+    url: str
+
+
+class UploadTooLarge(InvalidParameter):
+    """A file is larger than ``FUSIONFLOW_UPLOAD_MAX_BYTES``."""
+
+
+class UploadNotFound(LookupError):
+    """The user has no upload batch with this id."""
+
+
+def user_prefix(settings: Settings, user_id: int) -> str:
+    """Where a user's uploads live."""
+    return storage.join(settings.storage, "uploads", str(user_id))
+
+
+def safe_name(filename: str) -> str:
+    """A relative path safe to store: each folder and name reduced to letters, digits,
+    ``.``, ``-`` and ``_``; no empty, ``.`` or ``..`` parts; no hidden files."""
+    parts = re.split(r"[/\\]+", unicodedata.normalize("NFC", filename))
+    clean = [_UNSAFE.sub("_", part).lstrip(".")[:200] for part in parts]
+    return "/".join(part for part in clean if part.strip("_")) or "upload"
+
+
+class UploadBatch:
+    """The files of one upload request, written one after another."""
+
+    def __init__(self, settings: Settings, user_id: int) -> None:
+        self.id = secrets.token_hex(8)
+        self.url = storage.join(user_prefix(settings, user_id), self.id)
+        self.max_bytes = settings.upload_max_bytes
+        self.items: list[UploadItem] = []
+        self._names: set[str] = set()
+        self._s3 = storage.is_s3(self.url)
+        self._scratch = (
+            tempfile.TemporaryDirectory(prefix="fusionflow-upload-") if self._s3 else None
+        )
+        self._file: IO[bytes] | None = None
+        self._path: Path | None = None
+        self._name = ""
+        self._size = 0
+
+    def begin(self, filename: str) -> None:
+        """Start the next file."""
+        self._name = self._unique(safe_name(filename))
+        if self._scratch is not None:
+            self._path = Path(self._scratch.name) / f"{len(self.items)}"
+        else:
+            self._path = storage.local_path(storage.join(self.url, self._name))
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self._path.open("wb")
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        assert self._file is not None
+        self._size += len(data)
+        if self._size > self.max_bytes:
+            raise UploadTooLarge(
+                f"invalid parameter `files`: {self._name} is larger than the limit of "
+                f"{self.max_bytes} bytes"
+            )
+        self._file.write(data)
+
+    def end(self) -> UploadItem:
+        """Finish the current file (for S3: upload it; this blocks)."""
+        assert self._file is not None
+        assert self._path is not None
+        self._file.close()
+        self._file = None
+        url = storage.join(self.url, self._name)
+        if self._s3:
+            storage.put_file(self._path, url)
+            self._path.unlink()
+        item = UploadItem(batch=self.id, name=self._name, size=self._size, url=url)
+        self.items.append(item)
+        return item
+
+    def abort(self) -> None:
+        """Remove everything this batch wrote."""
+        self.close()
+        storage.remove_tree(self.url)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+
+    def _unique(self, name: str) -> str:
+        stem, dot, ext = name.rpartition(".")
+        if not dot or "/" in ext:
+            stem, dot, ext = name, "", ""
+        candidate, n = name, 0
+        while candidate in self._names:
+            n += 1
+            candidate = f"{stem}-{n}{dot}{ext}"
+        self._names.add(candidate)
+        return candidate
+
+
+class Uploads:
+    """Listing and deleting a user's uploads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def list(self, user_id: int) -> list[UploadItem]:
+        prefix = user_prefix(self.settings, user_id)
+        items = []
+        for url, size in storage.list_files(prefix):
+            batch, _, name = _relative(url, prefix).partition("/")
+            if _BATCH.fullmatch(batch) and name:
+                items.append(UploadItem(batch=batch, name=name, size=size, url=url))
+        return items
+
+    def delete(self, user_id: int, batch: str) -> None:
+        url = storage.join(user_prefix(self.settings, user_id), batch)
+        if not _BATCH.fullmatch(batch) or not storage.list_files(url):
+            raise UploadNotFound(f"no upload {batch}")
+        storage.remove_tree(url)
+
+
+def _relative(url: str, prefix: str) -> str:
+    if storage.is_s3(url):
+        return url.removeprefix(prefix.rstrip("/") + "/")
+    return Path(url).relative_to(storage.local_path(prefix)).as_posix()

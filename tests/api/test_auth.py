@@ -1,0 +1,167 @@
+"""Logins, tokens (JWT and API tokens), the rate limit, and the first admin."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+
+from fusionflow.api import create_app
+from fusionflow.config import Settings
+from tests.api.conftest import PASSWORD, add_user, login
+
+ME = "/api/v1/me"
+
+
+def test_login_gives_an_expiring_token_for_the_user(
+    client: TestClient, api_settings: Settings, alice: dict[str, str]
+) -> None:
+    me = client.get(ME, headers=alice).json()
+    assert (me["username"], me["role"], me["active"]) == ("alice", "user", True)
+    claims = jwt.decode(
+        alice["Authorization"].split()[1], api_settings.secret_key, algorithms=["HS256"]
+    )
+    assert claims["exp"] - claims["iat"] == api_settings.token_ttl_s
+
+
+def test_requests_without_a_valid_token_are_401(
+    client: TestClient, api_settings: Settings, alice: dict[str, str]
+) -> None:
+    assert client.get(ME).status_code == 401
+    assert client.get(ME).headers["www-authenticate"] == "Bearer"
+    assert client.get(ME, headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    user_id = client.get(ME, headers=alice).json()["id"]
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    expired = jwt.encode(
+        {"sub": str(user_id), "iat": past - timedelta(hours=1), "exp": past},
+        api_settings.secret_key,
+        algorithm="HS256",
+    )
+    forged = jwt.encode(
+        {"sub": str(user_id), "exp": datetime.now(UTC) + timedelta(hours=1)}, "x" * 40
+    )
+    for token in (expired, forged):
+        response = client.get(ME, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.json() == {"detail": "invalid or expired token"}
+
+
+def test_wrong_passwords_are_401_then_rate_limited(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    def attempt(password: str, client_headers: dict[str, str] | None = None) -> int:
+        data = {"username": "alice", "password": password}
+        return client.post("/api/v1/auth/token", data=data, headers=client_headers).status_code
+
+    assert attempt("wrong-one") == 401
+    assert attempt(PASSWORD) == 200  # a success clears the count
+    assert [attempt("wrong") for _ in range(3)] == [401, 401, 401]
+    response = client.post("/api/v1/auth/token", data={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 429  # even the right password, for a while
+    assert int(response.headers["retry-after"]) > 0
+    # Other users are not locked out by alice's failures.
+    assert (
+        client.post(
+            "/api/v1/auth/token", data={"username": "admin", "password": "nope"}
+        ).status_code
+        == 401
+    )
+
+
+def test_disabled_users_lose_access_at_once(
+    client: TestClient, admin: dict[str, str], alice: dict[str, str]
+) -> None:
+    alice_id = client.get(ME, headers=alice).json()["id"]
+    assert (
+        client.patch(f"/api/v1/users/{alice_id}", json={"active": False}, headers=admin).status_code
+        == 200
+    )
+    assert client.get(ME, headers=alice).status_code == 401
+    response = client.post("/api/v1/auth/token", data={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 401
+
+
+def test_api_tokens_work_until_revoked_and_are_stored_hashed(
+    client: TestClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    created = client.post("/api/v1/tokens", json={"name": "nightly script"}, headers=alice)
+    assert created.status_code == 201
+    secret = created.json()["token"]
+    assert secret.startswith("ff_")
+    script = {"Authorization": f"Bearer {secret}"}
+    assert client.get(ME, headers=script).json()["username"] == "alice"
+    listed = client.get("/api/v1/tokens", headers=alice).json()
+    assert [t["name"] for t in listed] == ["nightly script"]
+    assert "token" not in listed[0]
+    assert listed[0]["last_used_at"] is not None
+    token_id = listed[0]["id"]
+    # Not bob's to see or revoke.
+    assert client.get("/api/v1/tokens", headers=bob).json() == []
+    assert client.delete(f"/api/v1/tokens/{token_id}", headers=bob).status_code == 404
+    assert client.delete(f"/api/v1/tokens/{token_id}", headers=alice).status_code == 204
+    assert client.get(ME, headers=script).status_code == 401
+
+
+def test_api_tokens_stored_as_digests(client: TestClient, alice: dict[str, str], db) -> None:
+    from sqlalchemy import select
+
+    from fusionflow.db import ApiToken
+
+    secret = client.post("/api/v1/tokens", json={"name": "t"}, headers=alice).json()["token"]
+    with db.session() as session:
+        stored = session.scalars(select(ApiToken.token_hash)).all()
+    assert len(stored) == 1
+    assert secret not in stored[0]
+    assert len(stored[0]) == 64
+
+
+def test_an_expired_api_token_is_refused(client: TestClient, alice: dict[str, str], db) -> None:
+    from sqlalchemy import update
+
+    from fusionflow.db import ApiToken
+
+    secret = client.post(
+        "/api/v1/tokens", json={"name": "short", "expires_in_days": 1}, headers=alice
+    ).json()["token"]
+    assert client.get(ME, headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    with db.session() as session:
+        session.execute(
+            update(ApiToken).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert client.get(ME, headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+
+def test_changing_ones_password(client: TestClient, alice: dict[str, str]) -> None:
+    url = "/api/v1/me/password"
+    wrong = {"current_password": "not it", "new_password": "a new password"}
+    assert client.post(url, json=wrong, headers=alice).status_code == 403
+    short = {"current_password": PASSWORD, "new_password": "short"}
+    response = client.post(url, json=short, headers=alice)
+    assert response.status_code == 422
+    assert "`password`" in response.json()["detail"]
+    good = {"current_password": PASSWORD, "new_password": "a new password"}
+    assert client.post(url, json=good, headers=alice).status_code == 204
+    assert login(client, "alice", "a new password")
+
+
+def test_first_start_creates_an_admin_with_a_generated_password(
+    settings: Settings, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with TestClient(create_app(settings)) as client:
+        printed = capfd.readouterr().err
+        assert "created user 'admin' with password " in printed
+        password = printed.split("with password ")[1].split()[0]
+        headers = login(client, "admin", password)
+        assert client.get(ME, headers=headers).json()["role"] == "admin"
+    # Printed once: a second start finds the admin and says nothing.
+    with TestClient(create_app(settings)):
+        assert "created user" not in capfd.readouterr().err
+
+
+def test_first_admin_from_the_environment(client: TestClient, admin: dict[str, str]) -> None:
+    users = client.get("/api/v1/users", headers=admin).json()
+    assert [(u["username"], u["role"]) for u in users] == [("admin", "admin")]
+    add_user(client, admin, "carol")
+    assert len(client.get("/api/v1/users", headers=admin).json()) == 2

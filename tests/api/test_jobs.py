@@ -1,0 +1,168 @@
+"""Jobs through the API: submit, list and filter, watch, cancel, retry, delete, results."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+import fusionflow
+from tests.api.conftest import submit_grep, wait_for
+from tests.jobs.helpers import SLOW_PATTERN, slow_corpus
+
+JOBS = "/api/v1/jobs"
+
+
+def test_a_grep_job_runs_and_its_outputs_download(
+    client: TestClient, alice: dict[str, str], allowed: Path, tmp_path: Path
+) -> None:
+    job = submit_grep(client, alice, [str(allowed / "logs")])
+    assert job["status"] == "pending"
+    assert job["name"] == "grep logs"
+    done = wait_for(client, job["id"], alice)
+    assert done["status"] == "completed"
+    assert done["progress"] == 100.0
+    assert done["files_done"] == done["files_total"] == 2
+    artifacts = client.get(f"{JOBS}/{job['id']}/artifacts", headers=alice).json()
+    assert [a["name"] for a in artifacts] == ["matches.txt", "report.txt", "summary.json"]
+    expected = tmp_path / "expected"
+    fusionflow.run("grep", [allowed / "logs"], {"patterns": ["ERROR"]}, expected)
+    matches = client.get(artifacts[0]["download_url"], headers=alice)
+    assert matches.status_code == 200
+    assert matches.content == (expected / "matches.txt").read_bytes()
+    assert matches.headers["content-type"].startswith("text/plain")
+    assert 'filename="matches.txt"' in matches.headers["content-disposition"]
+    # Ranges, for resumed downloads.
+    part = client.get(artifacts[0]["download_url"], headers={**alice, "Range": "bytes=5-14"})
+    assert part.status_code == 206
+    assert part.content == matches.content[5:15]
+    assert part.headers["content-range"] == f"bytes 5-14/{len(matches.content)}"
+    summary = client.get(f"{JOBS}/{job['id']}/summary", headers=alice).json()
+    assert summary["matches"] == json.loads((expected / "summary.json").read_text())["matches"]
+    missing = client.get(f"{JOBS}/{job['id']}/artifacts/nope.txt", headers=alice)
+    assert missing.status_code == 404
+
+
+def test_inputs_outside_the_allowed_roots_are_403(
+    client: TestClient, alice: dict[str, str], allowed: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.log").write_text("ERROR secret\n")
+    (allowed / "escape").symlink_to(outside)
+    for inputs in (
+        [str(outside)],
+        ["/etc"],
+        [str(allowed / "escape")],
+        [f"file://{outside}"],
+        [str(allowed / ".." / "outside")],
+    ):
+        body = {"pipeline": "grep", "inputs": inputs, "params": {"patterns": ["x"]}}
+        response = client.post(JOBS, json=body, headers=alice)
+        assert response.status_code == 403, inputs
+        assert "allowed roots" in response.json()["detail"]
+    assert client.get(JOBS, headers=alice).json()["total"] == 0
+
+
+def test_bad_parameters_are_422_naming_the_field(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    cases = [
+        ({"pipeline": "grep", "params": {}}, "invalid parameter `patterns`: Field required"),
+        ({"pipeline": "grep", "params": {"patterns": ["x"], "context": -1}}, "`context`"),
+        ({"pipeline": "grep", "params": {"patterns": ["x"], "bogus": 1}}, "`bogus`"),
+        ({"pipeline": "nope", "params": {}}, "unknown pipeline 'nope'"),
+    ]
+    for body, expected in cases:
+        response = client.post(JOBS, json={**body, "inputs": [str(allowed)]}, headers=alice)
+        assert response.status_code == 422, response.text
+        assert expected in response.json()["detail"]
+    response = client.post(JOBS, json={"pipeline": "grep", "inputs": []}, headers=alice)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "inputs"]
+
+
+def test_listing_filters_sorts_and_pages(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    logs = str(allowed / "logs")
+    ids = []
+    for name in ("nightly errors", "weekly errors", "adhoc"):
+        body = {"pipeline": "grep", "inputs": [logs], "params": {"patterns": ["E"]}, "name": name}
+        ids.append(client.post(JOBS, json=body, headers=alice).json()["id"])
+    csv_body = {
+        "pipeline": "csv-aggregate",
+        "inputs": [logs],
+        "params": {"group_by": ["a"], "metrics": ["count"]},
+    }
+    csv = client.post(JOBS, json=csv_body, headers=alice)
+    assert csv.status_code == 202, csv.text
+    for job_id in [*ids, csv.json()["id"]]:
+        wait_for(client, job_id, alice)
+
+    def names(**query: object) -> list[str]:
+        page = client.get(JOBS, params=query, headers=alice).json()
+        return [job["name"] for job in page["items"]]
+
+    assert names(q="ERRORS", sort="name") == ["nightly errors", "weekly errors"]
+    assert names(pipeline="grep", sort="-name") == ["weekly errors", "nightly errors", "adhoc"]
+    assert names(pipeline="csv-aggregate") == [csv.json()["name"]]
+    assert len(names(status="completed")) + len(names(status="failed")) == 4
+    assert names(status="running") == []
+    page = client.get(JOBS, params={"limit": 2, "offset": 2, "sort": "created_at"}, headers=alice)
+    assert page.json()["total"] == 4
+    assert [j["id"] for j in page.json()["items"]] == [ids[2], csv.json()["id"]]
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert names(created_after=future) == []
+    assert len(names(created_before=future)) == 4
+    assert names(q="100%_") == []  # LIKE wildcards are literal
+    assert client.get(JOBS, params={"limit": 0}, headers=alice).status_code == 422
+    assert client.get(JOBS, params={"sort": "owner_id"}, headers=alice).status_code == 422
+
+
+def test_events_stream_progress_until_the_job_finishes(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    job = submit_grep(client, alice, [str(allowed / "logs")])
+    events = []
+    with client.stream("GET", f"{JOBS}/{job['id']}/events", headers=alice) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        kind = None
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line.removeprefix("data: "))))
+    assert events[0][0] == "status"
+    assert events[-1][0] == "status"
+    assert events[-1][1]["status"] == "completed"
+    assert events[-1][1]["progress"] == 100.0
+    progress = [data["progress"] for _, data in events]
+    assert progress == sorted(progress)
+
+
+def test_cancel_retry_and_delete(client: TestClient, alice: dict[str, str], allowed: Path) -> None:
+    slow = slow_corpus(allowed / "slow")
+    job = submit_grep(client, alice, [str(slow)], patterns=[SLOW_PATTERN])
+    response = client.get(f"{JOBS}/{job['id']}/summary", headers=alice)
+    assert response.status_code == 409  # none before it completes
+    assert "has no summary" in response.json()["detail"]
+    cancelled = client.post(f"{JOBS}/{job['id']}/cancel", headers=alice)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    again = client.post(f"{JOBS}/{job['id']}/cancel", headers=alice)
+    assert again.status_code == 409
+    assert "already finished" in again.json()["detail"]
+    assert client.get(f"{JOBS}/{job['id']}/artifacts", headers=alice).json() == []
+    retried = client.post(f"{JOBS}/{job['id']}/retry", headers=alice)
+    assert retried.status_code == 202
+    done = wait_for(client, job["id"], alice, timeout=60)
+    assert done["status"] == "completed", done
+    assert client.post(f"{JOBS}/{job['id']}/retry", headers=alice).status_code == 409
+    output = Path(done["output_url"])
+    assert (output / "matches.txt").is_file()
+    assert client.delete(f"{JOBS}/{job['id']}", headers=alice).status_code == 204
+    assert not output.exists()
+    assert client.get(f"{JOBS}/{job['id']}", headers=alice).status_code == 404

@@ -1,0 +1,130 @@
+"""Uploads: streamed to the user's own prefix, names sanitized, never overwritten,
+limited in size, and usable as job inputs by their owner only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fusionflow.api import create_app
+from fusionflow.config import Settings
+from tests.api.conftest import ADMIN_PASSWORD, login, wait_for
+from tests.conftest import s3_settings
+
+UPLOADS = "/api/v1/uploads"
+
+
+def test_files_land_under_the_users_prefix_without_overwriting(
+    client: TestClient, alice: dict[str, str], api_settings: Settings
+) -> None:
+    files = [
+        ("files", ("app.log", b"one ERROR\n")),
+        ("files", ("app.log", b"two ERROR\n")),
+        ("files", ("web01/app.log", b"three\n")),
+        ("files", ("../../etc/.passwd", b"four\n")),
+        ("files", ("r\u00e9sum\u00e9 (final).txt", b"five\n")),
+    ]
+    response = client.post(UPLOADS, files=files, headers=alice)
+    assert response.status_code == 201, response.text
+    items = response.json()
+    assert [i["name"] for i in items] == [
+        "app.log",
+        "app-1.log",
+        "web01/app.log",
+        "etc/passwd",
+        "r\u00e9sum\u00e9_final_.txt",
+    ]
+    assert [i["size"] for i in items] == [10, 10, 6, 5, 5]
+    user_id = client.get("/api/v1/me", headers=alice).json()["id"]
+    prefix = api_settings.data_dir / "storage" / "uploads" / str(user_id) / items[0]["batch"]
+    assert [Path(i["url"]) for i in items] == [prefix / i["name"] for i in items]
+    assert Path(items[1]["url"]).read_bytes() == b"two ERROR\n"
+    # A second upload of the same name is a new batch: nothing is overwritten.
+    second = client.post(UPLOADS, files={"files": ("app.log", b"new\n")}, headers=alice).json()
+    assert second[0]["batch"] != items[0]["batch"]
+    assert Path(items[0]["url"]).read_bytes() == b"one ERROR\n"
+    assert len(client.get(UPLOADS, headers=alice).json()) == 6
+
+
+def test_uploads_are_job_inputs_for_their_owner_only(
+    client: TestClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    items = client.post(
+        UPLOADS,
+        files=[("files", ("a.log", b"ERROR a\nok\n")), ("files", ("b.log", b"ERROR b\n"))],
+        headers=alice,
+    ).json()
+    folder = items[0]["url"].rsplit("/", 1)[0]
+    body = {"pipeline": "grep", "inputs": [folder], "params": {"patterns": ["ERROR"]}}
+    job = client.post("/api/v1/jobs", json=body, headers=alice).json()
+    assert wait_for(client, job["id"], alice)["files_done"] == 2
+    summary = client.get(f"/api/v1/jobs/{job['id']}/summary", headers=alice).json()
+    assert summary["matches"] == 2
+    for inputs in ([items[0]["url"]], [folder], [job["output_url"]]):
+        refused = client.post("/api/v1/jobs", json={**body, "inputs": inputs}, headers=bob)
+        assert refused.status_code == 403
+        assert "only your own uploads" in refused.json()["detail"]
+
+
+def test_an_upload_over_the_limit_is_413_and_leaves_nothing(
+    api_settings: Settings,
+) -> None:
+    small = api_settings.model_copy(update={"upload_max_bytes": 1000})
+    with TestClient(create_app(small)) as client:
+        admin = login(client, "admin", ADMIN_PASSWORD)
+        files = [("files", ("ok.log", b"x" * 10)), ("files", ("big.log", b"x" * 5000))]
+        response = client.post(UPLOADS, files=files, headers=admin)
+        assert response.status_code == 413
+        assert "big.log is larger than the limit of 1000 bytes" in response.json()["detail"]
+        assert client.get(UPLOADS, headers=admin).json() == []
+
+
+def test_bad_upload_requests_are_4xx(client: TestClient, alice: dict[str, str]) -> None:
+    assert client.post(UPLOADS, json={"files": []}, headers=alice).status_code == 415
+    no_files = client.post(UPLOADS, data={"other": "x"}, files={"x": ("a", b"1")}, headers=alice)
+    assert no_files.status_code == 422
+    broken = client.post(
+        UPLOADS,
+        content=b'--XX\r\nContent-Disposition: form-data; name="files"; filename="a"\r\n\r\nabc',
+        headers={**alice, "Content-Type": "multipart/form-data; boundary=XX"},
+    )
+    assert broken.status_code == 400
+    assert client.get(UPLOADS, headers=alice).json() == []
+
+
+def test_deleting_an_upload(client: TestClient, alice: dict[str, str], bob: dict[str, str]) -> None:
+    batch = client.post(UPLOADS, files={"files": ("a.log", b"1")}, headers=alice).json()[0]["batch"]
+    assert client.delete(f"{UPLOADS}/{batch}", headers=bob).status_code == 404
+    assert client.delete(f"{UPLOADS}/{batch}", headers=alice).status_code == 204
+    assert client.get(UPLOADS, headers=alice).json() == []
+    assert client.delete(f"{UPLOADS}/{batch}", headers=alice).status_code == 404
+    assert client.delete(f"{UPLOADS}/..", headers=alice).status_code == 404
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_with_s3_storage_uploads_go_to_s3_and_downloads_redirect(
+    api_settings: Settings, s3_endpoint: str, bucket: str, s3_client: Any
+) -> None:
+    settings = s3_settings(api_settings, s3_endpoint, storage_url=f"s3://{bucket}/ff")
+    with TestClient(create_app(settings)) as client:
+        admin = login(client, "admin", ADMIN_PASSWORD)
+        items = client.post(
+            UPLOADS, files={"files": ("a.log", b"ERROR s3\nfine\n")}, headers=admin
+        ).json()
+        assert items[0]["url"].startswith(f"s3://{bucket}/ff/uploads/1/")
+        key = items[0]["url"].removeprefix(f"s3://{bucket}/")
+        head = s3_client.head_object(Bucket=bucket, Key=key)
+        assert head["ServerSideEncryption"] == "AES256"
+        body = {"pipeline": "grep", "inputs": [items[0]["url"]], "params": {"patterns": ["ERROR"]}}
+        job = client.post("/api/v1/jobs", json=body, headers=admin).json()
+        assert wait_for(client, job["id"], admin)["status"] == "completed"
+        url = f"/api/v1/jobs/{job['id']}/artifacts/matches.txt"
+        redirect = client.get(url, headers=admin, follow_redirects=False)
+        assert redirect.status_code == 307
+        import httpx
+
+        assert httpx.get(redirect.headers["location"]).text == f"{items[0]['url']}:1:ERROR s3\n"
+        assert client.get("/readyz").json()["checks"]["storage"] == {"ok": True, "error": None}
