@@ -93,22 +93,22 @@ class Accounts:
             raise InvalidParameter(f"invalid parameter `username`: {username!r} is taken") from None
 
     def list(self) -> list[UserInfo]:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return [
                 UserInfo.model_validate(u)
                 for u in session.scalars(select(User).order_by(User.username))
             ]
 
     def get(self, username: str) -> UserInfo:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return UserInfo.model_validate(self._find(session, username))
 
     def get_by_id(self, user_id: int) -> UserInfo:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return UserInfo.model_validate(self._find_id(session, user_id))
 
     def count(self) -> int:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return len(session.scalars(select(User.id).limit(1)).all())
 
     def update(
@@ -155,7 +155,7 @@ class Accounts:
 
     def active_user(self, user_id: int) -> UserInfo | None:
         """The user with this id if they exist and are active."""
-        with self.db.session() as session:
+        with self.db.reading() as session:
             user = session.get(User, user_id)
             return UserInfo.model_validate(user) if user is not None and user.active else None
 
@@ -207,7 +207,7 @@ class Accounts:
             return TokenInfo.model_validate(token), secret
 
     def list_tokens(self, user_id: int) -> builtins.list[TokenInfo]:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             found = session.scalars(
                 select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)
             )

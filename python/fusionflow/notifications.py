@@ -42,7 +42,7 @@ class Notifications:
         query = select(Notification).where(mine)
         if unread_only:
             query = query.where(Notification.read.is_(False))
-        with self.db.session() as session:
+        with self.db.reading() as session:
             found = session.scalars(
                 query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
             )

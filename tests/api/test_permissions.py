@@ -116,6 +116,15 @@ def test_other_users_resources_are_404(
     assert client.get("/api/v1/jobs", headers=admin).json()["total"] == 1
     assert client.get("/api/v1/uploads", headers=bob).json() == []
     assert client.get("/api/v1/notifications", headers=bob).json()["items"] == []
+    # An admin may narrow the list to one owner; a user's owner filter is always themself.
+    alice_id = client.get("/api/v1/me", headers=alice).json()["id"]
+    bob_id = client.get("/api/v1/me", headers=bob).json()["id"]
+    assert client.get(f"/api/v1/jobs?owner={bob_id}", headers=admin).json()["total"] == 0
+    assert client.get(f"/api/v1/jobs?owner={alice_id}", headers=admin).json()["total"] == 1
+    assert client.get(f"/api/v1/jobs?owner={alice_id}", headers=bob).json()["total"] == 0
+    # Admins manage every job: delete alice's.
+    assert client.delete(f"/api/v1/jobs/{job['id']}", headers=admin).status_code == 204
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=alice).status_code == 404
 
 
 def _fill(path: str, **values: object) -> str:

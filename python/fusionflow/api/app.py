@@ -47,6 +47,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
 _ERRORS = {
     code: {"model": Problem, "description": text}
     for code, text in [
+        (400, "A malformed request body."),
         (401, "Not authenticated."),
         (403, "Not allowed."),
         (404, "Not found, or not the caller's."),

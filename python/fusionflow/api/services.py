@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from fusionflow.accounts import TOKEN_PREFIX, Accounts, UserInfo
@@ -30,12 +30,17 @@ class Services:
     throttle: LoginThrottle
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
 API_PREFIX = "/api/v1"
+
+# Row ids in paths: bounded as the databases' INTEGER is, so that a huge number is a 422
+# instead of an overflow inside the driver.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 _bearer = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/auth/token", auto_error=False)
 
@@ -63,7 +68,7 @@ def current_user(services: ServicesDep, token: Annotated[str | None, Depends(_be
 CurrentUser = Annotated[UserInfo, Depends(current_user)]
 
 
-def admin_user(user: CurrentUser) -> UserInfo:
+async def admin_user(user: CurrentUser) -> UserInfo:
     if user.role != "admin":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "admins only")
     return user

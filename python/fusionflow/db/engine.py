@@ -41,7 +41,14 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 def _begin_immediate(connection: Any) -> None:
     # Take the write lock up front: a deferred transaction that reads and then writes
     # fails with "database is locked" (no busy wait) when another writer got in between.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only sessions begin deferred: they never wait for writers (WAL).
+    if connection.get_execution_options().get(_READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "fusionflow_read_only"
 
 
 class Database:
@@ -51,6 +58,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -60,6 +70,13 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on error."""
         with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only. On SQLite it does not take the write lock, so
+        status polls never queue behind job updates; it must not write."""
+        with self._readers.begin() as session:
             yield session
 
     def after_fork(self) -> None:

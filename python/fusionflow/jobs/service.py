@@ -79,11 +79,11 @@ class JobService:
         return info
 
     def get(self, job_id: str, *, visible_to: int | None = None) -> JobInfo:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return JobInfo.of(_load(session, job_id, visible_to))
 
     def summary(self, job_id: str, *, visible_to: int | None = None) -> dict[str, Any] | None:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return _load(session, job_id, visible_to).summary
 
     def find(self, query: JobQuery) -> JobPage:
@@ -106,7 +106,7 @@ class JobService:
             )
         column = getattr(Job, query.sort.lstrip("-"))
         order = column.desc() if query.sort.startswith("-") else column.asc()
-        with self.db.session() as session:
+        with self.db.reading() as session:
             total = session.scalar(select(func.count()).select_from(Job).where(*conditions))
             jobs = session.scalars(
                 select(Job)
@@ -120,13 +120,13 @@ class JobService:
 
     def artifacts(self, job_id: str, *, visible_to: int | None = None) -> list[ArtifactInfo]:
         """The job's outputs (recorded when it completes)."""
-        with self.db.session() as session:
+        with self.db.reading() as session:
             return [
                 ArtifactInfo.model_validate(a) for a in _load(session, job_id, visible_to).artifacts
             ]
 
     def artifact(self, job_id: str, name: str, *, visible_to: int | None = None) -> ArtifactInfo:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             _load(session, job_id, visible_to)
             found = session.scalar(
                 select(Artifact).where(Artifact.job_id == job_id, Artifact.name == name)

@@ -99,7 +99,7 @@ class JobQuery(BaseModel):
     text: str | None = Field(None, description="Part of the job's name or id.")
     sort: SortKey = "-created_at"
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=2**31 - 1)
 
 
 class JobPage(BaseModel):

@@ -10,14 +10,24 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from fusionflow.accounts import TokenInfo, UserInfo
-from fusionflow.api.schemas import AccessToken, CreatedApiToken, NewApiToken, PasswordChange
-from fusionflow.api.services import API_PREFIX, CurrentUser, ServicesDep
+from fusionflow.api.schemas import (
+    AccessToken,
+    CreatedApiToken,
+    NewApiToken,
+    PasswordChange,
+    Problem,
+)
+from fusionflow.api.services import API_PREFIX, CurrentUser, Id, ServicesDep
 from fusionflow.db import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 
 
-@router.post("/auth/token", response_model=AccessToken)
+@router.post(
+    "/auth/token",
+    response_model=AccessToken,
+    responses={429: {"model": Problem, "description": "Too many failed logins; see Retry-After."}},
+)
 def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -78,7 +88,7 @@ def create_token(body: NewApiToken, user: CurrentUser, services: ServicesDep) ->
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(token_id: int, user: CurrentUser, services: ServicesDep) -> Response:
+def revoke_token(token_id: Id, user: CurrentUser, services: ServicesDep) -> Response:
     """Revoke one of the caller's tokens; it stops working at once."""
     services.accounts.revoke_token(user.id, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from fusionflow import storage
 from fusionflow.access import check_inputs
 from fusionflow.api.schemas import Artifact, NewJob
-from fusionflow.api.services import API_PREFIX, CurrentUser, ServicesDep, visible_to
+from fusionflow.api.services import API_PREFIX, MAX_ID, CurrentUser, ServicesDep, visible_to
 from fusionflow.jobs import ArtifactInfo, JobInfo, JobNotFound, JobPage, JobQuery
 from fusionflow.jobs.views import SortKey
 
@@ -52,14 +52,18 @@ def list_jobs(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Part of a name or id.")] = None,
+    owner: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Admins: only this user's jobs.")
+    ] = None,
     sort: SortKey = "-created_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> JobPage:
     """The caller's jobs (an admin's: everyone's), newest first unless ``sort`` says
     otherwise; ``status`` and ``pipeline`` may be repeated."""
+    scope = visible_to(user)
     query = JobQuery(
-        owner_id=visible_to(user),
+        owner_id=owner if scope is None else scope,
         status=status_ or [],
         pipeline=pipeline or [],
         created_after=created_after,

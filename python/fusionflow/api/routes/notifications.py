@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from fusionflow.api.services import API_PREFIX, CurrentUser, ServicesDep
+from fusionflow.api.services import API_PREFIX, CurrentUser, Id, ServicesDep
 from fusionflow.notifications import NotificationInfo, NotificationPage
 
 router = APIRouter(prefix=f"{API_PREFIX}/notifications", tags=["notifications"])
@@ -29,5 +29,5 @@ def read_all(user: CurrentUser, services: ServicesDep) -> dict[str, int]:
 
 
 @router.post("/{notification_id}/read", response_model=NotificationInfo)
-def read(notification_id: int, user: CurrentUser, services: ServicesDep) -> NotificationInfo:
+def read(notification_id: Id, user: CurrentUser, services: ServicesDep) -> NotificationInfo:
     return services.notifications.mark_read(user.id, notification_id)

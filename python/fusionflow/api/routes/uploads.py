@@ -15,6 +15,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from fusionflow.api.schemas import Problem
 from fusionflow.api.services import API_PREFIX, CurrentUser, ServicesDep
 from fusionflow.uploads import UploadBatch, UploadItem
 
@@ -45,7 +46,10 @@ _BODY: dict[str, Any] = {
     response_model=list[UploadItem],
     status_code=status.HTTP_201_CREATED,
     openapi_extra=_BODY,
-    responses={413: {"description": "A file is larger than the limit."}},
+    responses={
+        413: {"model": Problem, "description": "A file is larger than the limit."},
+        415: {"model": Problem, "description": "The body is not multipart/form-data."},
+    },
 )
 async def upload(request: Request, user: CurrentUser, services: ServicesDep) -> list[UploadItem]:
     """Store one or many files (multipart field ``files``; a file name may carry

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 
 from fusionflow.accounts import UserInfo
 from fusionflow.api.schemas import NewUser, UserChange
-from fusionflow.api.services import API_PREFIX, AdminUser, ServicesDep
+from fusionflow.api.services import API_PREFIX, AdminUser, Id, ServicesDep
 
 router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
 
@@ -22,14 +22,12 @@ def create_user(body: NewUser, _: AdminUser, services: ServicesDep) -> UserInfo:
 
 
 @router.get("/{user_id}", response_model=UserInfo)
-def get_user(user_id: int, _: AdminUser, services: ServicesDep) -> UserInfo:
+def get_user(user_id: Id, _: AdminUser, services: ServicesDep) -> UserInfo:
     return services.accounts.get_by_id(user_id)
 
 
 @router.patch("/{user_id}", response_model=UserInfo)
-def update_user(
-    user_id: int, body: UserChange, admin: AdminUser, services: ServicesDep
-) -> UserInfo:
+def update_user(user_id: Id, body: UserChange, admin: AdminUser, services: ServicesDep) -> UserInfo:
     """Change a user's role, enable or disable them, or set a new password."""
     if user_id == admin.id and (body.role == "user" or body.active is False):
         raise HTTPException(status.HTTP_409_CONFLICT, "admins cannot demote or disable themselves")
@@ -39,7 +37,7 @@ def update_user(
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_user(user_id: int, admin: AdminUser, services: ServicesDep) -> Response:
+def delete_user(user_id: Id, admin: AdminUser, services: ServicesDep) -> Response:
     """Remove a user with their tokens and notifications; their jobs are kept."""
     if user_id == admin.id:
         raise HTTPException(status.HTTP_409_CONFLICT, "admins cannot delete themselves")

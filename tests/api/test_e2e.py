@@ -1,0 +1,209 @@
+"""The whole story against a real `fusionflow serve` process, as a script would do it:
+log in, upload log files, run a grep job, follow its events until it completes, and
+download matches.txt, which equals the CLI's output. On the embedded defaults (SQLite,
+local executor, nothing configured) and on PostgreSQL + Redis + a Celery worker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from fusionflow.config import Settings
+from fusionflow.db import Database, Shard
+from tests.api.conftest import ADMIN_PASSWORD
+from tests.servers import free_port, redis_server, wait_for_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "logs"
+FUSIONFLOW = Path(sys.executable).with_name("fusionflow")
+
+
+@contextmanager
+def serve(env: dict[str, str], logs: Path, *args: str) -> Iterator[str]:
+    """`fusionflow serve` on a free port; yields its base URL, stops it with SIGTERM."""
+    port = free_port()
+    with (logs / f"serve-{port}.log").open("wb") as log:
+        server = subprocess.Popen(
+            [FUSIONFLOW, "serve", "--port", str(port), *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, process=server, timeout=60)
+        scheme = "https" if args else "http"
+        yield f"{scheme}://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+        # A clean stop (uvicorn then re-raises the signal, so the exit status is -15).
+        assert "Application shutdown complete" in (logs / f"serve-{port}.log").read_text()
+
+
+def base_env(data_dir: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "FUSIONFLOW_DATA_DIR": str(data_dir),
+        "FUSIONFLOW_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    }
+
+
+def grep_story(base_url: str, tmp_path: Path) -> str:
+    """Returns the job's id."""
+    with httpx.Client(base_url=base_url, timeout=30) as api:
+        token = api.post(
+            "/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
+        ).json()["access_token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+
+        logs = sorted(p for p in EXAMPLES.rglob("*") if p.is_file())
+        files = [("files", (p.relative_to(EXAMPLES).as_posix(), p.read_bytes())) for p in logs]
+        uploaded = api.post("/api/v1/uploads", files=files)
+        assert uploaded.status_code == 201, uploaded.text
+        items = uploaded.json()
+        assert [i["name"] for i in items] == [p.relative_to(EXAMPLES).as_posix() for p in logs]
+        folder = items[0]["url"].removesuffix("/" + items[0]["name"])
+
+        job = api.post(
+            "/api/v1/jobs",
+            json={
+                "pipeline": "grep",
+                "inputs": [folder],
+                "params": {"patterns": ["ERROR", "FATAL"]},
+            },
+        )
+        assert job.status_code == 202, job.text
+        job_id = job.json()["id"]
+
+        statuses = []
+        with api.stream("GET", f"/api/v1/jobs/{job_id}/events") as events:
+            for line in events.iter_lines():
+                if line.startswith("data: "):
+                    statuses.append(json.loads(line.removeprefix("data: "))["status"])
+        assert statuses[-1] == "completed", statuses
+
+        matches = api.get(f"/api/v1/jobs/{job_id}/artifacts/matches.txt")
+        assert matches.status_code == 200
+
+    expected = tmp_path / "cli"
+    subprocess.run(
+        [FUSIONFLOW, "run", "grep", folder, "-e", "ERROR", "-e", "FATAL", "-o", expected],
+        check=True,
+        capture_output=True,
+    )
+    assert matches.content == (expected / "matches.txt").read_bytes()
+    assert matches.content.count(b"\n") > 10
+    return str(job_id)
+
+
+def test_the_grep_story_on_the_embedded_defaults(tmp_path: Path) -> None:
+    with serve(base_env(tmp_path / "data"), tmp_path) as url:
+        grep_story(url, tmp_path)
+    assert (tmp_path / "data" / "fusionflow.db").is_file()  # SQLite in the data dir
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_grep_story_on_celery_workers(settings: Settings, tmp_path: Path) -> None:
+    with redis_server() as (redis_url, _):
+        env = {
+            **base_env(settings.data_dir),
+            "DATABASE_URL": settings.database,
+            "REDIS_URL": redis_url,
+            "FUSIONFLOW_SHARD_FILES": "2",
+        }
+        with (tmp_path / "worker.log").open("wb") as log:
+            worker = subprocess.Popen(
+                [FUSIONFLOW, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            with serve(env, tmp_path) as url:
+                ready = httpx.get(f"{url}/readyz").json()
+                assert set(ready["checks"]) == {"database", "storage", "broker"}
+                assert ready["ready"] is True
+                job_id = grep_story(url, tmp_path)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
+    db = Database(settings.database)
+    with db.session() as session:
+        ran_on = set(session.scalars(select(Shard.worker).where(Shard.job_id == job_id)))
+    db.dispose()
+    assert len(ran_on) == 1
+    assert f":{worker.pid}:" in ran_on.pop()  # the worker process ran the shards, not serve
+
+
+def test_serve_speaks_tls_when_given_a_certificate(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    env = base_env(tmp_path / "data")
+    with serve(env, tmp_path, "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)) as url:
+        assert url.startswith("https://")
+        trust = ssl.create_default_context(cafile=str(cert))
+        assert httpx.get(f"{url}/healthz", verify=trust).json() == {"status": "ok"}
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url.replace("https", "http") + "/healthz")
+
+
+def test_serve_refuses_half_a_tls_configuration(tmp_path: Path) -> None:
+    cert, _ = self_signed(tmp_path)
+    result = subprocess.run(
+        [FUSIONFLOW, "serve", "--ssl-certfile", str(cert)],
+        env=base_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--ssl-certfile and --ssl-keyfile go together" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
