@@ -6,8 +6,9 @@
 Starts `fusionflow serve` (embedded defaults: SQLite, local executor) on a free port,
 creates the users through the admin API and logs each in. Then every user, in a loop
 with ``--think`` seconds between requests (a UI polling), does one of: poll its job
-(``GET /jobs/{id}``, 60%), list its jobs (``GET /jobs``, 30%), submit a small grep job
-(``POST /jobs``, 10%). Prints p50/p95/p99 latency per endpoint, errors, throughput and the
+(``GET /jobs/{id}``), list its jobs (``GET /jobs``) or submit a small grep job
+(``POST /jobs``), in the ratio 54:36:10 (``--submit`` sets the last; the jobs run in the
+server process). Prints p50/p95/p99 latency per endpoint, errors, throughput and the
 server's peak RSS. With ``--think 0`` the users hammer the server as fast as it answers.
 """
 
@@ -115,9 +116,11 @@ async def load(
     duration: float,
     think: float,
     small: str,
+    submit: float,
 ) -> tuple[dict[str, list[float]], dict[str, int]]:
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
+    kinds: dict[str, int] = defaultdict(int)
     limits = httpx.Limits(max_connections=len(sessions) + 10)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as api:
         stop = time.monotonic() + duration
@@ -127,12 +130,12 @@ async def load(
             await asyncio.sleep(rng.random() * max(think, 0.1))  # spread the starts
             while time.monotonic() < stop:
                 roll = rng.random()
-                if roll < 0.6:
+                if roll < 0.6 * (1 - submit):
                     name, call = (
                         "GET /jobs/{id}",
                         api.get(f"/api/v1/jobs/{job_id}", headers=headers),
                     )
-                elif roll < 0.9:
+                elif roll < 1 - submit:
                     name, call = "GET /jobs", api.get("/api/v1/jobs?limit=20", headers=headers)
                 else:
                     name, call = (
@@ -143,15 +146,20 @@ async def load(
                 try:
                     response = await call
                     ok = response.status_code < 400
-                except httpx.HTTPError:
+                    kind = f"{name}: HTTP {response.status_code}"
+                except httpx.HTTPError as e:
                     ok = False
+                    kind = f"{name}: {type(e).__name__}"
                 latencies[name].append(time.perf_counter() - t0)
                 if not ok:
                     errors[name] += 1
+                    kinds[kind] += 1
                 if think:
                     await asyncio.sleep(think * (0.5 + rng.random()))
 
         await asyncio.gather(*(user(h, j, i) for i, (h, j) in enumerate(sessions)))
+    for kind, count in sorted(kinds.items()):
+        print(f"error {kind} x{count}")
     return latencies, errors
 
 
@@ -167,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--think", type=float, default=1.0, help="Seconds between a user's requests."
     )
+    parser.add_argument(
+        "--submit", type=float, default=0.1, help="Share of requests that submit a job."
+    )
     parser.add_argument("--database-url", help="Serve on this database instead of SQLite.")
     parser.add_argument("--json", nargs="?", const="-", help="Write the results as JSON.")
     args = parser.parse_args(argv)
@@ -181,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             sessions = asyncio.run(setup_users(base, args.users, small))
             print(f"{args.users} users created and logged in in {time.perf_counter() - t0:.1f} s")
-            latencies, errors = asyncio.run(load(base, sessions, args.duration, args.think, small))
+            latencies, errors = asyncio.run(
+                load(base, sessions, args.duration, args.think, small, args.submit)
+            )
             rss = peak_rss_mib(server.pid)
         finally:
             server.send_signal(signal.SIGTERM)

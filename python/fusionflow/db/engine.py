@@ -17,10 +17,13 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # pre_ping: a connection dropped by a restarted server is replaced, not an error.
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # Up to 40 connections: the API's 40 request threads never wait for one.
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    # A pool as large as the API's request threads (40) plus the executor's: a connection
+    # beyond the pool would be opened (PRAGMAs and all) and closed for every session.
+    engine = create_engine(url, connect_args={"timeout": 30}, pool_size=48, max_overflow=16)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _begin_immediate)
     return engine
