@@ -3,7 +3,8 @@
 Each upload request is a batch with a random id, so two uploads of ``app.log`` never
 overwrite each other; inside a batch, repeated names get ``-1``, ``-2``… Names are
 sanitized (folders kept, no ``..``, no leading dots). Files are written as they arrive:
-straight into local storage, or to a scratch file sent to S3 when it is complete.
+into local storage as a hidden ``.<name>.partial`` renamed when complete, or to a scratch
+file sent to S3 when it is complete. A file cut off half-way is never listed or read.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class UploadBatch:
             tempfile.TemporaryDirectory(prefix="fusionflow-upload-") if self._s3 else None
         )
         self._file: IO[bytes] | None = None
-        self._path: Path | None = None
+        self._path: Path | None = None  # where the bytes go while they arrive
         self._name = ""
         self._size = 0
 
@@ -77,8 +78,9 @@ class UploadBatch:
         if self._scratch is not None:
             self._path = Path(self._scratch.name) / f"{len(self.items)}"
         else:
-            self._path = storage.local_path(storage.join(self.url, self._name))
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            final = storage.local_path(storage.join(self.url, self._name))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._path = final.with_name(f".{final.name}.partial")
         self._file = self._path.open("wb")
         self._size = 0
 
@@ -102,6 +104,8 @@ class UploadBatch:
         if self._s3:
             storage.put_file(self._path, url)
             self._path.unlink()
+        else:
+            self._path.replace(storage.local_path(url))
         item = UploadItem(batch=self.id, name=self._name, size=self._size, url=url)
         self.items.append(item)
         return item
@@ -141,7 +145,7 @@ class Uploads:
         items = []
         for url, size in storage.list_files(prefix):
             batch, _, name = _relative(url, prefix).partition("/")
-            if _BATCH.fullmatch(batch) and name:
+            if _BATCH.fullmatch(batch) and name and not name.rsplit("/", 1)[-1].startswith("."):
                 items.append(UploadItem(batch=batch, name=name, size=size, url=url))
         return items
 

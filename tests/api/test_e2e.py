@@ -207,3 +207,16 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def test_serve_reports_a_bad_admin_password_in_one_line(tmp_path: Path) -> None:
+    env = {**base_env(tmp_path / "data"), "FUSIONFLOW_ADMIN_PASSWORD": "short"}
+    result = subprocess.run(
+        [FUSIONFLOW, "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "error: invalid parameter `password`: at least 8 characters\n"

@@ -100,15 +100,7 @@ def running_services(settings: Settings) -> Iterator[Services]:
     with open_executor(settings) as executor:
         jobs = executor.jobs
         accounts = Accounts(jobs.db)
-        generated = accounts.ensure_admin(settings.admin_password)
-        if generated:
-            # Shown once, as DESIGN.md promises; the hash is all that is kept.
-            print(
-                f"fusionflow: created user 'admin' with password {generated} "
-                "(change it, or set FUSIONFLOW_ADMIN_PASSWORD before the first start)",
-                file=sys.stderr,
-                flush=True,
-            )
+        ensure_first_admin(settings, accounts)
         yield Services(
             settings=settings,
             db=jobs.db,
@@ -118,6 +110,19 @@ def running_services(settings: Settings) -> Iterator[Services]:
             uploads=Uploads(settings),
             tokens=AccessTokens(signing_key(settings), settings.token_ttl_s),
             throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s),
+        )
+
+
+def ensure_first_admin(settings: Settings, accounts: Accounts) -> None:
+    """On a database without users, create ``admin`` (``FUSIONFLOW_ADMIN_PASSWORD``, or a
+    generated password printed once: only its hash is kept)."""
+    generated = accounts.ensure_admin(settings.admin_password)
+    if generated:
+        print(
+            f"fusionflow: created user 'admin' with password {generated} "
+            "(change it, or set FUSIONFLOW_ADMIN_PASSWORD before the first start)",
+            file=sys.stderr,
+            flush=True,
         )
 
 

@@ -73,14 +73,25 @@ def serve(
     """
     import uvicorn
 
+    from fusionflow.accounts import Accounts
     from fusionflow.api import create_app
+    from fusionflow.api.app import ensure_first_admin
     from fusionflow.config import get_settings
+    from fusionflow.db import Database, migrate
 
     settings = get_settings()
     certfile = ssl_certfile or settings.ssl_certfile
     keyfile = ssl_keyfile or settings.ssl_keyfile
     if bool(certfile) != bool(keyfile):
         raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
+    # Here rather than only in the app's start-up, so that a bad database URL or admin
+    # password is one line at the command line, not a server traceback.
+    migrate.upgrade(settings.database)
+    db = Database(settings.database)
+    try:
+        ensure_first_admin(settings, Accounts(db))
+    finally:
+        db.dispose()
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,

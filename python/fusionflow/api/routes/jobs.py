@@ -21,7 +21,14 @@ from starlette.concurrency import run_in_threadpool
 from fusionflow import storage
 from fusionflow.access import check_inputs
 from fusionflow.api.schemas import Artifact, NewJob
-from fusionflow.api.services import API_PREFIX, MAX_ID, CurrentUser, ServicesDep, visible_to
+from fusionflow.api.services import (
+    API_PREFIX,
+    MAX_ID,
+    CurrentUser,
+    Services,
+    ServicesDep,
+    visible_to,
+)
 from fusionflow.jobs import ArtifactInfo, JobInfo, JobNotFound, JobPage, JobQuery
 from fusionflow.jobs.views import SortKey
 
@@ -102,7 +109,7 @@ async def job_events(
 
 
 async def _events(
-    services: Any, job_id: str, scope: int | None, info: JobInfo, request: Request
+    services: Services, job_id: str, scope: int | None, info: JobInfo, request: Request
 ) -> AsyncIterator[str]:
     last_status, last_progress = None, None
     last_sent = time.monotonic()
