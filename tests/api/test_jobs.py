@@ -66,6 +66,34 @@ def test_inputs_outside_the_allowed_roots_are_403(
     assert client.get(JOBS, headers=alice).json()["total"] == 0
 
 
+def test_preview_says_what_a_job_would_read(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    (allowed / "logs" / "notes.txt").write_text("not a log\n")
+    body = {"pipeline": "grep", "inputs": [str(allowed / "logs")], "params": {"patterns": ["E"]}}
+    everything = client.post(f"{JOBS}/preview", json=body, headers=alice).json()
+    logs = sorted((allowed / "logs").rglob("*.*"))
+    assert everything == {
+        "files": 3,
+        "bytes": sum(p.stat().st_size for p in logs),
+        "skipped": 0,
+        "sample": [
+            str(allowed / "logs" / "app" / "a.log"),
+            str(allowed / "logs" / "b.log"),
+            str(allowed / "logs" / "notes.txt"),
+        ],
+    }
+    only_logs = {**body, "params": {"patterns": ["E"], "include": ["*.log"]}}
+    assert client.post(f"{JOBS}/preview", json=only_logs, headers=alice).json()["files"] == 2
+    assert client.get(JOBS, headers=alice).json()["total"] == 0  # nothing submitted
+    outside = {**body, "inputs": ["/etc"]}
+    assert client.post(f"{JOBS}/preview", json=outside, headers=alice).status_code == 403
+    missing = {**body, "inputs": [str(allowed / "nope")]}
+    response = client.post(f"{JOBS}/preview", json=missing, headers=alice)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("invalid parameter `inputs`: no such file")
+
+
 def test_bad_parameters_are_422_naming_the_field(
     client: TestClient, alice: dict[str, str], allowed: Path
 ) -> None:

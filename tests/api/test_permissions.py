@@ -33,6 +33,7 @@ ROUTES = [
     ("GET", "/api/v1/pipelines", "user"),
     ("GET", "/api/v1/pipelines/{name}", "user"),
     ("POST", "/api/v1/jobs", "user"),
+    ("POST", "/api/v1/jobs/preview", "user"),
     ("GET", "/api/v1/jobs", "user"),
     ("GET", "/api/v1/jobs/{job_id}", "owner"),
     ("GET", "/api/v1/jobs/{job_id}/events", "owner"),

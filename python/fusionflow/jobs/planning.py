@@ -1,11 +1,25 @@
-"""Splitting a job's listed files into shards."""
+"""Listing a job's files and splitting them into shards."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fusionflow import _core, pipelines
 
 FileEntry = tuple[str, int]  # (path or URL, size in bytes)
+
+
+def discover(
+    pipeline: str, inputs: Sequence[str], params: Mapping[str, Any], threads: int = 0
+) -> tuple[list[FileEntry], list[tuple[str, str]]]:
+    """The files a ``pipeline`` job with these (raw) ``params`` reads from ``inputs``, in
+    order, and the paths its selection left out with the reason."""
+    validated = pipelines.get(pipeline).validate(params)
+    selection = validated.selection() if hasattr(validated, "selection") else {}
+    files, skipped = _core.list_files(list(inputs), threads=threads, **selection)
+    return [(str(path), size) for path, size in files], skipped
 
 
 def split(files: Sequence[FileEntry], max_bytes: int, max_files: int) -> list[list[FileEntry]]:

@@ -92,10 +92,8 @@ class JobRunner:
                 return
             name, inputs, raw_params = job.pipeline, list(job.inputs), dict(job.params)
         try:
-            params = pipelines.get(name).validate(raw_params)
-            selection = params.selection() if hasattr(params, "selection") else {}
-            files, skipped = _core.list_files(
-                inputs, threads=self.settings.shard_threads, **selection
+            entries, skipped = planning.discover(
+                name, inputs, raw_params, self.settings.shard_threads
             )
         except Exception as e:  # the inputs or params are bad: no retry helps
             if is_transient(e):
@@ -103,7 +101,6 @@ class JobRunner:
             with self.db.session() as session:
                 finish_job(session, job_id, JobStatus.FAILED, error=f"planning: {one_line(e)}")
             return
-        entries = [(str(path), size) for path, size in files]
         shards = planning.split(entries, self.settings.shard_bytes, self.settings.shard_files)
         with self.db.session() as session:
             started = session.execute(

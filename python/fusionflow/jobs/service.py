@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from fusionflow import pipelines, storage
 from fusionflow.config import Settings
 from fusionflow.db import Artifact, Database, Job, JobStatus, Shard, ShardStatus
-from fusionflow.errors import InvalidParameter
+from fusionflow.errors import InvalidParameter, one_line
+from fusionflow.jobs import planning
 from fusionflow.jobs.dispatch import Dispatcher
 from fusionflow.jobs.runner import work_url
 from fusionflow.jobs.transitions import finish_job
-from fusionflow.jobs.views import ArtifactInfo, JobInfo, JobPage, JobQuery
+from fusionflow.jobs.views import ArtifactInfo, InputsPreview, JobInfo, JobPage, JobQuery
 from fusionflow.observability import JOBS_SUBMITTED
 
 
@@ -77,6 +78,23 @@ class JobService:
         JOBS_SUBMITTED.labels(pipeline).inc()
         self.dispatcher.plan(info.id)
         return info
+
+    def preview(
+        self, pipeline: str, inputs: Sequence[str], params: Mapping[str, Any] | None = None
+    ) -> InputsPreview:
+        """How many files and bytes a job would read (listing the inputs now)."""
+        try:
+            files, skipped = planning.discover(
+                pipeline, inputs, params or {}, self.settings.shard_threads
+            )
+        except FileNotFoundError as e:
+            raise InvalidParameter(f"invalid parameter `inputs`: {one_line(e)}") from None
+        return InputsPreview(
+            files=len(files),
+            bytes=sum(size for _, size in files),
+            skipped=len(skipped),
+            sample=[path for path, _ in files[:10]],
+        )
 
     def get(self, job_id: str, *, visible_to: int | None = None) -> JobInfo:
         with self.db.reading() as session:

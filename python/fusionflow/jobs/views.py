@@ -117,3 +117,12 @@ class ArtifactInfo(BaseModel):
     content_type: str
     url: str
     created_at: datetime
+
+
+class InputsPreview(BaseModel):
+    """What a job would read, before it is submitted."""
+
+    files: int
+    bytes: int
+    skipped: int = Field(description="Paths the selection left out (hidden, binary, ...).")
+    sample: list[str] = Field(description="The first files, in the order they would be read.")

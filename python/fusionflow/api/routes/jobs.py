@@ -30,7 +30,7 @@ from fusionflow.api.services import (
     visible_to,
 )
 from fusionflow.jobs import ArtifactInfo, JobInfo, JobNotFound, JobPage, JobQuery
-from fusionflow.jobs.views import SortKey
+from fusionflow.jobs.views import InputsPreview, SortKey
 
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
 
@@ -48,6 +48,14 @@ def submit(body: NewJob, user: CurrentUser, services: ServicesDep) -> JobInfo:
     return services.jobs.submit(
         body.pipeline, body.inputs, body.params, owner_id=user.id, name=body.name
     )
+
+
+@router.post("/preview", response_model=InputsPreview)
+def preview(body: NewJob, user: CurrentUser, services: ServicesDep) -> InputsPreview:
+    """What the job would read, without submitting it: files, bytes, paths left out, and
+    the first files (for a "412 files, 1.3 GB" line before submit). Lists the inputs now."""
+    check_inputs(services.settings, body.inputs, user_id=user.id, admin=user.role == "admin")
+    return services.jobs.preview(body.pipeline, body.inputs, body.params)
 
 
 @router.get("", response_model=JobPage)
