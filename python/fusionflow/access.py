@@ -1,57 +1,98 @@
-"""Which inputs a user of the server may name.
+"""Which inputs a user of the server may name, in the form the job will read them.
 
-- Local paths (and ``file://`` URLs) only under ``FUSIONFLOW_ALLOWED_ROOTS``, checked
-  after resolving symbolic links, so a link cannot lead outside.
-- Anything under FusionFlow's own storage (uploads, results, shard partials) only inside
-  the user's own uploads; admins may name any of it.
-- Other ``s3://`` prefixes: whatever the server's credentials can read.
+- Local paths (and ``file://`` URLs) must be absolute and lie under
+  ``FUSIONFLOW_ALLOWED_ROOTS`` once symbolic links are resolved; the job gets the resolved
+  path, so what was checked is what is read.
+- FusionFlow's own data dir is never an input, except its storage: there a user may name
+  only their own uploads, and no folder that holds storage (admins may name any of it).
+- Other ``s3://`` prefixes: whatever the server's credentials can read. They are made
+  canonical first (no empty, ``.`` or ``..`` segments), as the store would read them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from fusionflow import storage
 from fusionflow.config import Settings
+from fusionflow.errors import InvalidParameter
 from fusionflow.uploads import user_prefix
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Forbidden(PermissionError):
     """The user may not do this (HTTP 403)."""
 
 
-def check_inputs(settings: Settings, inputs: Sequence[str], *, user_id: int, admin: bool) -> None:
-    """Raise ``Forbidden`` naming the first input the user may not read."""
+def check_inputs(
+    settings: Settings, inputs: Sequence[str], *, user_id: int, admin: bool
+) -> list[str]:
+    """The inputs as the job should read them; ``Forbidden`` naming the first the user
+    may not read, ``InvalidParameter`` for one that is malformed."""
+    return [_check(settings, item, user_id, admin) for item in inputs]
+
+
+def _check(settings: Settings, item: str, user_id: int, admin: bool) -> str:
+    if _CONTROL.search(item):
+        raise InvalidParameter("invalid parameter `inputs`: control characters in an input")
     own_uploads = user_prefix(settings, user_id)
-    for item in inputs:
-        if storage.is_s3(item):
-            if _s3_under(item, settings.storage) and not (admin or _s3_under(item, own_uploads)):
+    if storage.is_s3(item):
+        url = canonical_s3(item)
+        root = settings.storage
+        if storage.is_s3(root) and not admin:
+            root = canonical_s3(root)
+            if _s3_within(root, url):
+                raise Forbidden(f"{item}: this folder holds FusionFlow's storage")
+            if _s3_within(url, root) and not _s3_within(url, canonical_s3(own_uploads)):
                 raise Forbidden(f"{item}: only your own uploads can be read from storage")
-            continue
-        try:
-            path = Path(os.path.realpath(storage.local_path(item)))
-        except ValueError as e:
-            raise Forbidden(str(e)) from None
-        if not storage.is_s3(settings.storage) and _under(path, settings.storage):
-            if admin or _under(path, own_uploads):
-                continue
+        return url
+    try:
+        given = storage.local_path(item)
+    except ValueError as e:
+        raise InvalidParameter(f"invalid parameter `inputs`: {e}") from None
+    if not given.is_absolute():
+        raise InvalidParameter(f"invalid parameter `inputs`: {item} is not an absolute path")
+    path = Path(os.path.realpath(given))
+    if not storage.is_s3(settings.storage):
+        if _within(path, settings.storage):
+            if admin or _within(path, own_uploads):
+                return str(path)
             raise Forbidden(f"{item}: only your own uploads can be read from storage")
-        if not any(_under(path, str(root)) for root in settings.allowed_roots):
-            roots = os.pathsep.join(str(r) for r in settings.allowed_roots) or "none configured"
-            raise Forbidden(
-                f"{item}: local paths must be under the allowed roots "
-                f"(FUSIONFLOW_ALLOWED_ROOTS: {roots})"
-            )
+        if _real(settings.storage).is_relative_to(path) and not admin:
+            raise Forbidden(f"{item}: this folder holds FusionFlow's storage")
+    data_dir = Path(os.path.realpath(settings.data_dir))
+    if path.is_relative_to(data_dir) or (data_dir.is_relative_to(path) and not admin):
+        raise Forbidden(f"{item}: FusionFlow's data folder is not an input")
+    if not any(_within(path, str(root)) for root in settings.allowed_roots):
+        roots = os.pathsep.join(str(r) for r in settings.allowed_roots) or "none configured"
+        raise Forbidden(
+            f"{item}: local paths must be under the allowed roots "
+            f"(FUSIONFLOW_ALLOWED_ROOTS: {roots})"
+        )
+    return str(path)
 
 
-def _under(path: Path, root: str) -> bool:
-    return path.is_relative_to(os.path.realpath(storage.local_path(root)))
+def canonical_s3(url: str) -> str:
+    """``s3://bucket/key`` without empty segments; ``InvalidParameter`` for ``.``/``..``."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    segments = [s for s in key.split("/") if s]
+    if not bucket or any(s in (".", "..") for s in segments):
+        raise InvalidParameter(f"invalid parameter `inputs`: {url} is not a valid s3:// URL")
+    return "/".join([f"s3://{bucket}", *segments])
 
 
-def _s3_under(url: str, prefix: str) -> bool:
-    if not storage.is_s3(prefix):
-        return False
-    base = prefix.rstrip("/")
-    return url.rstrip("/") == base or url.startswith(base + "/")
+def _real(root: str) -> Path:
+    return Path(os.path.realpath(storage.local_path(root)))
+
+
+def _within(path: Path, root: str) -> bool:
+    return path.is_relative_to(_real(root))
+
+
+def _s3_within(url: str, prefix: str) -> bool:
+    """``url`` is ``prefix`` or lies under it (both canonical)."""
+    return url == prefix or url.startswith(prefix.rstrip("/") + "/")

@@ -19,7 +19,7 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,7 @@ class UserInfo(BaseModel):
     username: str
     role: str
     active: bool
+    created_at: datetime
 
 
 class TokenInfo(BaseModel):
@@ -175,7 +176,8 @@ class Accounts:
     def authenticate(self, username: str, password: str) -> UserInfo | None:
         """The user, if ``password`` is theirs and they are active; None otherwise."""
         with self.db.session() as session:
-            user = session.scalar(select(User).where(User.username == username))
+            known = USERNAME.fullmatch(username) is not None
+            user = session.scalar(select(User).where(User.username == username)) if known else None
             if user is None:
                 _burn(password)  # as long as a real check: timing does not reveal names
                 return None
@@ -194,8 +196,8 @@ class Accounts:
     ) -> tuple[TokenInfo, str]:
         """A new token for the user: its description and the secret (shown only now)."""
         name = name.strip()
-        if not 1 <= len(name) <= 100:
-            raise InvalidParameter("invalid parameter `name`: 1 to 100 characters")
+        if not 1 <= len(name) <= 100 or not name.isprintable():
+            raise InvalidParameter("invalid parameter `name`: 1 to 100 printable characters")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = ApiToken(
             user_id=user_id, name=name, token_hash=_digest(secret), expires_at=expires_at
@@ -222,20 +224,22 @@ class Accounts:
 
     def user_for_token(self, secret: str) -> UserInfo | None:
         """The active user a valid, unexpired token belongs to; None otherwise."""
-        with self.db.session() as session:
+        now = utcnow()
+        with self.db.reading() as session:
             token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
-            if token is None:
-                return None
-            now = utcnow()
-            if token.expires_at is not None and token.expires_at <= now:
+            if token is None or (token.expires_at is not None and token.expires_at <= now):
                 return None
             user = session.get(User, token.user_id)
             if user is None or not user.active:
                 return None
-            # Coarse, so that a busy script does not write on every request.
-            if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-                token.last_used_at = now
-            return UserInfo.model_validate(user)
+            stale = token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60
+            found = UserInfo.model_validate(user)
+        if stale:  # written at most once a minute: a busy script does not write per request
+            with self.db.session() as session:
+                session.execute(
+                    update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+                )
+        return found
 
     @staticmethod
     def _find_id(session: Session, user_id: int) -> User:

@@ -24,6 +24,7 @@ from fusionflow.errors import InvalidParameter
 
 _UNSAFE = re.compile(r"[^\w.\-]+")
 _BATCH = re.compile(r"[0-9a-f]{16}")
+MAX_DEPTH = 16
 
 
 class UploadItem(BaseModel):
@@ -48,10 +49,17 @@ def user_prefix(settings: Settings, user_id: int) -> str:
 
 def safe_name(filename: str) -> str:
     """A relative path safe to store: each folder and name reduced to letters, digits,
-    ``.``, ``-`` and ``_``; no empty, ``.`` or ``..`` parts; no hidden files."""
+    ``.``, ``-`` and ``_`` and to 200 bytes; no empty, ``.`` or ``..`` parts; no hidden
+    files; at most ``MAX_DEPTH`` parts (the innermost are kept)."""
     parts = re.split(r"[/\\]+", unicodedata.normalize("NFC", filename))
-    clean = [_UNSAFE.sub("_", part).lstrip(".")[:200] for part in parts]
-    return "/".join(part for part in clean if part.strip("_")) or "upload"
+    clean = [_shorten(_UNSAFE.sub("_", part).lstrip(".")) for part in parts]
+    kept = [part for part in clean if part.strip("_")][-MAX_DEPTH:]
+    return "/".join(kept) or "upload"
+
+
+def _shorten(part: str, limit: int = 200) -> str:
+    """``part`` cut to ``limit`` UTF-8 bytes (file names are limited in bytes)."""
+    return part.encode()[:limit].decode(errors="ignore")
 
 
 class UploadBatch:
@@ -79,7 +87,10 @@ class UploadBatch:
             self._path = Path(self._scratch.name) / f"{len(self.items)}"
         else:
             final = storage.local_path(storage.join(self.url, self._name))
-            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                final.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise self._clash() from None
             self._path = final.with_name(f".{final.name}.partial")
         self._file = self._path.open("wb")
         self._size = 0
@@ -105,7 +116,10 @@ class UploadBatch:
             storage.put_file(self._path, url)
             self._path.unlink()
         else:
-            self._path.replace(storage.local_path(url))
+            try:
+                self._path.replace(storage.local_path(url))
+            except IsADirectoryError:
+                raise self._clash() from None
         item = UploadItem(batch=self.id, name=self._name, size=self._size, url=url)
         self.items.append(item)
         return item
@@ -121,6 +135,11 @@ class UploadBatch:
             self._file = None
         if self._scratch is not None:
             self._scratch.cleanup()
+
+    def _clash(self) -> InvalidParameter:
+        return InvalidParameter(
+            f"invalid parameter `files`: {self._name} is both a file and a folder in this upload"
+        )
 
     def _unique(self, name: str) -> str:
         stem, dot, ext = name.rpartition(".")
@@ -142,16 +161,28 @@ class Uploads:
 
     def list(self, user_id: int) -> list[UploadItem]:
         prefix = user_prefix(self.settings, user_id)
+        try:
+            found = storage.list_files(prefix)
+        except FileNotFoundError:  # S3: no object under the prefix yet
+            return []
         items = []
-        for url, size in storage.list_files(prefix):
+        for url, size in found:
             batch, _, name = _relative(url, prefix).partition("/")
             if _BATCH.fullmatch(batch) and name and not name.rsplit("/", 1)[-1].startswith("."):
                 items.append(UploadItem(batch=batch, name=name, size=size, url=url))
         return items
 
+    def delete_all(self, user_id: int) -> None:
+        """Remove every upload of the user (when the user is removed)."""
+        storage.remove_tree(user_prefix(self.settings, user_id))
+
     def delete(self, user_id: int, batch: str) -> None:
         url = storage.join(user_prefix(self.settings, user_id), batch)
-        if not _BATCH.fullmatch(batch) or not storage.list_files(url):
+        try:
+            exists = _BATCH.fullmatch(batch) is not None and bool(storage.list_files(url))
+        except FileNotFoundError:
+            exists = False
+        if not exists:
             raise UploadNotFound(f"no upload {batch}")
         storage.remove_tree(url)
 

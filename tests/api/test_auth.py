@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jwt
 import pytest
 from fastapi.testclient import TestClient
 
 from fusionflow.api import create_app
+from fusionflow.api.security import LoginThrottle, signing_key
 from fusionflow.config import Settings
+from fusionflow.errors import InvalidParameter
 from tests.api.conftest import PASSWORD, add_user, login
 
 ME = "/api/v1/me"
@@ -165,3 +168,38 @@ def test_first_admin_from_the_environment(client: TestClient, admin: dict[str, s
     assert [(u["username"], u["role"]) for u in users] == [("admin", "admin")]
     add_user(client, admin, "carol")
     assert len(client.get("/api/v1/users", headers=admin).json()) == 2
+
+
+def test_a_deleted_users_token_does_not_pass_to_the_next_holder_of_the_id(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    carol_id = add_user(client, admin, "carol")
+    carol = login(client, "carol", PASSWORD)
+    assert client.delete(f"/api/v1/users/{carol_id}", headers=admin).status_code == 204
+    dave_id = add_user(client, admin, "dave")  # SQLite hands out carol's id again
+    assert client.get(ME, headers=carol).status_code == 401
+    assert client.get(ME, headers=login(client, "dave", PASSWORD)).json()["id"] == dave_id
+
+
+def test_parallel_guesses_cannot_pass_the_limit() -> None:
+    throttle = LoginThrottle(max_failures=5, window_s=60)
+    # Attempts are counted before the (slow) password check: the sixth is refused even
+    # while the first five are still being checked.
+    assert [throttle.attempt("eve", "10.0.0.1") for _ in range(5)] == [0.0] * 5
+    assert throttle.attempt("eve", "10.0.0.1") > 0
+    assert throttle.attempt("eve", "10.0.0.2") == 0.0  # per client
+    throttle.succeeded("eve", "10.0.0.1")
+    assert throttle.attempt("EVE", "10.0.0.1") == 0.0  # names are case-insensitive
+
+
+def test_the_generated_signing_key_is_kept_whole_and_short_keys_are_refused(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    key = signing_key(settings)
+    assert len(key) >= 32
+    assert signing_key(settings) == key
+    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["secret_key"]
+    with pytest.raises(InvalidParameter, match="at least 32 characters"):
+        signing_key(Settings(data_dir=tmp_path, secret_key="short"))

@@ -19,38 +19,42 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from fusionflow.accounts import Accounts
 from fusionflow.api import create_app
 from fusionflow.api.security import AccessTokens
 from fusionflow.config import Settings
+from fusionflow.db import Database, migrate
 from tests.servers import free_port
 
 SECRET = "fuzzing-secret-key-long-enough-for-hs256"
 
 
-def _app() -> Any:
-    """The API on SQLite in a scratch folder (gone at exit); S3 inputs point at a closed
-    port, so they fail fast. schemathesis runs the app's lifespan itself."""
+def _app() -> tuple[Any, dict[str, str]]:
+    """The API on SQLite in a scratch folder (gone at exit), and the headers of its admin,
+    made here so that the fuzzer reaches every route. S3 inputs point at a closed port, so
+    they fail fast. schemathesis runs the app's lifespan itself."""
     root = Path(tempfile.mkdtemp(prefix="fusionflow-fuzz-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     (root / "allowed").mkdir()
     (root / "allowed" / "a.log").write_text("ERROR x\n")
-    return create_app(
-        Settings(
-            data_dir=root / "data",
-            admin_password="fuzz-admin-password",
-            secret_key=SECRET,
-            allowed_roots=[root / "allowed"],
-            s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
-            s3_max_retries=0,
-            max_attempts=1,
-        )
+    settings = Settings(
+        data_dir=root / "data",
+        secret_key=SECRET,
+        allowed_roots=[root / "allowed"],
+        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
+        s3_max_retries=0,
+        max_attempts=1,
     )
+    migrate.upgrade(settings.database)
+    db = Database(settings.database)
+    admin = Accounts(db).create("admin", "fuzz-admin-password", "admin")
+    db.dispose()
+    token = AccessTokens(SECRET, 3600).issue(admin.id, admin.created_at)
+    return create_app(settings), {"Authorization": f"Bearer {token}"}
 
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
-
-# The first admin (user 1); the fuzzer reaches every route with it.
-ADMIN = {"Authorization": f"Bearer {AccessTokens(SECRET, 3600).issue(1)}"}
+APP, ADMIN = _app()
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 @schema.parametrize()

@@ -194,3 +194,44 @@ def test_cancel_retry_and_delete(client: TestClient, alice: dict[str, str], allo
     assert client.delete(f"{JOBS}/{job['id']}", headers=alice).status_code == 204
     assert not output.exists()
     assert client.get(f"{JOBS}/{job['id']}", headers=alice).status_code == 404
+
+
+def test_odd_values_are_4xx_on_both_databases(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    assert (
+        client.get(
+            JOBS, params={"created_after": "0001-01-01T00:00:00+14:00"}, headers=alice
+        ).status_code
+        == 422
+    )
+    assert client.get(JOBS, params={"q": "a\x00b"}, headers=alice).status_code == 422
+    assert client.get(f"{JOBS}/a%00b", headers=alice).status_code == 404
+    inputs = [str(allowed / "logs")]
+    for body in (
+        {"pipeline": "grep", "inputs": inputs, "params": {"patterns": ["x"]}, "name": "a\x00"},
+        {"pipeline": "grep", "inputs": inputs, "params": {"patterns": ["\x00"]}},
+    ):
+        response = client.post(JOBS, json=body, headers=alice)
+        assert response.status_code == 422
+        assert "NUL characters are not allowed" in response.json()["detail"]
+    login = client.post("/api/v1/auth/token", data={"username": "a\x00", "password": "x"})
+    assert login.status_code == 401
+    token = client.post("/api/v1/tokens", json={"name": "a\x00b"}, headers=alice)
+    assert token.status_code == 422
+    preview = {
+        "pipeline": "grep",
+        "inputs": [str(allowed / "logs" / "b.log" / "x")],
+        "params": {"patterns": ["x"]},
+    }
+    assert client.post(f"{JOBS}/preview", json=preview, headers=alice).status_code == 422
+
+
+def test_an_artifact_removed_from_storage_is_404(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    job = wait_for(client, submit_grep(client, alice, [str(allowed / "logs")])["id"], alice)
+    (Path(job["output_url"]) / "matches.txt").unlink()
+    response = client.get(f"{JOBS}/{job['id']}/artifacts/matches.txt", headers=alice)
+    assert response.status_code == 404
+    assert "gone from storage" in response.json()["detail"]

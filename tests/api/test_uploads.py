@@ -95,6 +95,41 @@ def test_bad_upload_requests_are_4xx(client: TestClient, alice: dict[str, str]) 
     assert client.get(UPLOADS, headers=alice).json() == []
 
 
+def test_clashing_or_overlong_names_are_4xx_or_shortened(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    clash = [("files", ("a", b"1")), ("files", ("a/b", b"2"))]
+    response = client.post(UPLOADS, files=clash, headers=alice)
+    assert response.status_code == 422
+    assert "both a file and a folder" in response.json()["detail"]
+    clash = [("files", ("a/b", b"1")), ("files", ("a", b"2"))]
+    assert client.post(UPLOADS, files=clash, headers=alice).status_code == 422
+    assert client.get(UPLOADS, headers=alice).json() == []  # nothing kept of either
+    long = "\u6f22" * 200 + ".log"  # 600 bytes in UTF-8: over a file name's 255
+    deep = "/".join(["d"] * 40) + "/x.log"
+    items = client.post(
+        UPLOADS, files=[("files", (long, b"1")), ("files", (deep, b"2"))], headers=alice
+    ).json()
+    assert len(items[0]["name"].encode()) <= 200
+    assert items[1]["name"].count("/") == 15
+    body = b"--" + b"B" * 300 + b"--\r\n"
+    response = client.post(
+        UPLOADS,
+        content=body,
+        headers={**alice, "Content-Type": "multipart/form-data; boundary=" + "B" * 300},
+    )
+    assert response.status_code == 400
+
+
+def test_deleting_a_user_deletes_their_uploads(
+    client: TestClient, admin: dict[str, str], alice: dict[str, str]
+) -> None:
+    item = client.post(UPLOADS, files={"files": ("a.log", b"1")}, headers=alice).json()[0]
+    alice_id = client.get("/api/v1/me", headers=alice).json()["id"]
+    assert client.delete(f"/api/v1/users/{alice_id}", headers=admin).status_code == 204
+    assert not Path(item["url"]).exists()
+
+
 def test_deleting_an_upload(client: TestClient, alice: dict[str, str], bob: dict[str, str]) -> None:
     batch = client.post(UPLOADS, files={"files": ("a.log", b"1")}, headers=alice).json()[0]["batch"]
     assert client.delete(f"{UPLOADS}/{batch}", headers=bob).status_code == 404

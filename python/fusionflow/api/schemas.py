@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fusionflow.accounts import TokenInfo
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("date out of range") from None
+
+
+# A date-time as the database stores it: UTC (naive ones are taken as UTC).
+Timestamp = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 class Body(BaseModel):

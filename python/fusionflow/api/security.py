@@ -7,8 +7,10 @@ generated once into the data dir). Scripts may use long-lived API tokens instead
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 import threading
 import time
 from collections import deque
@@ -18,29 +20,35 @@ from pathlib import Path
 import jwt
 
 from fusionflow.config import Settings
+from fusionflow.errors import InvalidParameter
 
 ALGORITHM = "HS256"
+MIN_KEY = 32  # characters; HS256 wants at least 256 bits
 
 
 def signing_key(settings: Settings) -> str:
     """The configured secret, or one generated on first use and kept in the data dir
     (readable by this user only), so that tokens survive restarts."""
     if settings.secret_key:
+        if len(settings.secret_key) < MIN_KEY:
+            raise InvalidParameter(
+                f"invalid parameter `FUSIONFLOW_SECRET_KEY`: at least {MIN_KEY} characters"
+            )
         return settings.secret_key
     path = settings.data_dir / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(48))
-    key = Path(path).read_text().strip()
-    if not key:  # the other process is still writing it
-        time.sleep(0.1)
-        key = Path(path).read_text().strip()
+        # Written whole under a private name, then linked into place: the key file is
+        # complete whenever it exists, and when two processes race, the first link wins.
+        fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):
+            os.link(scratch, path)
+        Path(scratch).unlink()
+    key = path.read_text().strip()
+    if len(key) < MIN_KEY:
+        raise InvalidParameter(f"invalid parameter `FUSIONFLOW_SECRET_KEY`: {path} is too short")
     return key
 
 
@@ -51,20 +59,36 @@ class AccessTokens:
         self._key = key
         self.ttl_s = ttl_s
 
-    def issue(self, user_id: int) -> str:
+    def issue(self, user_id: int, user_since: datetime) -> str:
+        """A token for the user created at ``user_since``: it names that user, not a later
+        one given the same id (SQLite reuses the highest id after a delete)."""
         now = datetime.now(UTC)
-        claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(seconds=self.ttl_s)}
+        claims = {
+            "sub": str(user_id),
+            "usr": incarnation(user_since),
+            "iat": now,
+            "exp": now + timedelta(seconds=self.ttl_s),
+        }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def user_id(self, token: str) -> int | None:
-        """The user a valid, unexpired token names; None for anything else."""
+    def claims(self, token: str) -> tuple[int, int] | None:
+        """The user id a valid, unexpired token names and that user's ``incarnation``;
+        None for anything else."""
         try:
             claims = jwt.decode(
-                token, self._key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "iat", "sub", "usr"]},
             )
-            return int(claims["sub"])
-        except (jwt.InvalidTokenError, ValueError):
+            return int(claims["sub"]), int(claims["usr"])
+        except (jwt.InvalidTokenError, ValueError, TypeError):
             return None
+
+
+def incarnation(created_at: datetime) -> int:
+    """A user's creation time in microseconds: tells apart users who shared an id."""
+    return int(created_at.timestamp() * 1_000_000)
 
 
 class LoginThrottle:
@@ -78,22 +102,21 @@ class LoginThrottle:
         self._failures: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
 
-    def retry_after(self, username: str, client: str) -> float:
-        """Seconds until the next attempt is allowed (0: now)."""
+    def attempt(self, username: str, client: str) -> float:
+        """Count an attempt as failed before the password is checked (so that parallel
+        guesses cannot all get past the limit), and return 0; or, when the limit is
+        reached, count nothing and return the seconds until the next attempt is allowed."""
         with self._lock:
             recent = self._recent((username.lower(), client))
-            if len(recent) < self.max_failures:
-                return 0.0
-            return max(0.0, recent[0] + self.window_s - time.monotonic())
-
-    def failed(self, username: str, client: str) -> None:
-        with self._lock:
-            key = (username.lower(), client)
-            self._recent(key).append(time.monotonic())
+            if len(recent) >= self.max_failures:
+                return max(0.001, recent[0] + self.window_s - time.monotonic())
+            recent.append(time.monotonic())
             if len(self._failures) > 100_000:  # bounded memory under a spray of names
                 self._failures.pop(next(iter(self._failures)))
+            return 0.0
 
     def succeeded(self, username: str, client: str) -> None:
+        """The password was right: forget the failures."""
         with self._lock:
             self._failures.pop((username.lower(), client), None)
 

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from fusionflow.accounts import TOKEN_PREFIX, Accounts, UserInfo
-from fusionflow.api.security import AccessTokens, LoginThrottle
+from fusionflow.api.security import AccessTokens, LoginThrottle, incarnation
 from fusionflow.config import Settings
 from fusionflow.db import Database
 from fusionflow.jobs import JobService
@@ -54,8 +54,11 @@ def current_user(services: ServicesDep, token: Annotated[str | None, Depends(_be
     if token and token.startswith(TOKEN_PREFIX):
         user = services.accounts.user_for_token(token)
     elif token:
-        user_id = services.tokens.user_id(token)
-        user = services.accounts.active_user(user_id) if user_id is not None else None
+        claims = services.tokens.claims(token)
+        if claims is not None:
+            user = services.accounts.active_user(claims[0])
+            if user is not None and claims[1] != incarnation(user.created_at):
+                user = None  # made for a deleted user whose id now names someone else
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

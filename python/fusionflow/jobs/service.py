@@ -6,6 +6,8 @@ caller's user id for a user, None for an admin or a local script.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -62,6 +64,7 @@ class JobService:
         validated = pipelines.get(pipeline).validate(params or {})
         if not inputs:
             raise InvalidParameter("invalid parameter `inputs`: at least one input is required")
+        _no_nul(name=name, inputs=list(inputs), params=validated.model_dump(mode="json"))
         job = Job(
             owner_id=owner_id,
             name=(name.strip() or _default_name(pipeline, inputs))[:200],
@@ -87,7 +90,7 @@ class JobService:
             files, skipped = planning.discover(
                 pipeline, inputs, params or {}, self.settings.shard_threads
             )
-        except FileNotFoundError as e:
+        except OSError as e:  # missing, not a folder, not readable
             raise InvalidParameter(f"invalid parameter `inputs`: {one_line(e)}") from None
         return InputsPreview(
             files=len(files),
@@ -146,8 +149,12 @@ class JobService:
     def artifact(self, job_id: str, name: str, *, visible_to: int | None = None) -> ArtifactInfo:
         with self.db.reading() as session:
             _load(session, job_id, visible_to)
-            found = session.scalar(
-                select(Artifact).where(Artifact.job_id == job_id, Artifact.name == name)
+            found = (
+                None
+                if "\x00" in name
+                else session.scalar(
+                    select(Artifact).where(Artifact.job_id == job_id, Artifact.name == name)
+                )
             )
             if found is None:
                 raise ArtifactNotFound(f"job {job_id} has no output named {name!r}")
@@ -213,10 +220,20 @@ class JobService:
 
 
 def _load(session: Session, job_id: str, visible_to: int | None) -> Job:
-    job = session.get(Job, job_id)
+    job = session.get(Job, job_id) if _JOB_ID.fullmatch(job_id) else None
     if job is None or (visible_to is not None and job.owner_id != visible_to):
         raise JobNotFound(f"no job {job_id}")
     return job
+
+
+_JOB_ID = re.compile(r"[0-9a-f]{1,32}")
+
+
+def _no_nul(**fields: Any) -> None:
+    """PostgreSQL cannot store NUL characters in text or JSON: refuse them up front."""
+    for field, value in fields.items():
+        if "\\u0000" in json.dumps(value):
+            raise InvalidParameter(f"invalid parameter `{field}`: NUL characters are not allowed")
 
 
 def _default_name(pipeline: str, inputs: Sequence[str]) -> str:

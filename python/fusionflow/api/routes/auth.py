@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
@@ -17,16 +17,20 @@ from fusionflow.api.schemas import (
     PasswordChange,
     Problem,
 )
-from fusionflow.api.services import API_PREFIX, CurrentUser, Id, ServicesDep
+from fusionflow.api.services import API_PREFIX, CurrentUser, Id, Services, ServicesDep
 from fusionflow.db import utcnow
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
+
+THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"model": Problem, "description": "Too many failed attempts; see Retry-After."}
+}
 
 
 @router.post(
     "/auth/token",
     response_model=AccessToken,
-    responses={429: {"model": Problem, "description": "Too many failed logins; see Retry-After."}},
+    responses=THROTTLED,
 )
 def login(
     request: Request,
@@ -35,26 +39,35 @@ def login(
 ) -> AccessToken:
     """OAuth2 password flow: a user name and password for an expiring bearer token.
     Repeated failures for one name from one client are refused for a while (429)."""
-    client = request.client.host if request.client else "-"
-    wait = services.throttle.retry_after(form.username, client)
-    if wait > 0:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            "too many failed logins; try again later",
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
-    user = services.accounts.authenticate(form.username, form.password)
+    user = _check_password(request, services, form.username, form.password)
     if user is None:
-        services.throttle.failed(form.username, client)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "incorrect user name or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    services.throttle.succeeded(form.username, client)
     return AccessToken(
-        access_token=services.tokens.issue(user.id), expires_in=services.tokens.ttl_s
+        access_token=services.tokens.issue(user.id, user.created_at),
+        expires_in=services.tokens.ttl_s,
     )
+
+
+def _check_password(
+    request: Request, services: Services, username: str, password: str
+) -> UserInfo | None:
+    """The user if the password is theirs; rate-limited per name and client (429)."""
+    client = request.client.host if request.client else "-"
+    wait = services.throttle.attempt(username, client)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many failed attempts; try again later",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+    user = services.accounts.authenticate(username, password)
+    if user is not None:
+        services.throttle.succeeded(username, client)
+    return user
 
 
 @router.get("/me", response_model=UserInfo)
@@ -63,10 +76,12 @@ def me(user: CurrentUser) -> UserInfo:
     return user
 
 
-@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
-def change_password(body: PasswordChange, user: CurrentUser, services: ServicesDep) -> Response:
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=THROTTLED)
+def change_password(
+    request: Request, body: PasswordChange, user: CurrentUser, services: ServicesDep
+) -> Response:
     """Change one's own password (the current one is asked again)."""
-    if services.accounts.authenticate(user.username, body.current_password) is None:
+    if _check_password(request, services, user.username, body.current_password) is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is not correct")
     services.accounts.update(user.id, password=body.new_password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

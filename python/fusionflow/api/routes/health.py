@@ -50,7 +50,7 @@ def _check(probe: Callable[[Services], None], services: Services) -> Check:
 
 
 def _database(services: Services) -> None:
-    with services.db.session() as session:
+    with services.db.reading() as session:
         session.execute(text("SELECT 1"))
 
 

@@ -10,7 +10,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -20,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fusionflow import storage
 from fusionflow.access import check_inputs
-from fusionflow.api.schemas import Artifact, NewJob
+from fusionflow.api.schemas import Artifact, NewJob, Timestamp
 from fusionflow.api.services import (
     API_PREFIX,
     MAX_ID,
@@ -29,7 +28,7 @@ from fusionflow.api.services import (
     ServicesDep,
     visible_to,
 )
-from fusionflow.jobs import ArtifactInfo, JobInfo, JobNotFound, JobPage, JobQuery
+from fusionflow.jobs import ArtifactInfo, ArtifactNotFound, JobInfo, JobNotFound, JobPage, JobQuery
 from fusionflow.jobs.views import InputsPreview, SortKey
 
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
@@ -44,9 +43,11 @@ def submit(body: NewJob, user: CurrentUser, services: ServicesDep) -> JobInfo:
     """Start a job. It runs on the executors; follow it with ``GET /jobs/{id}`` or
     ``/events``. Parameters are checked against the pipeline's schema (422 naming the
     field); inputs the caller may not read are refused (403)."""
-    check_inputs(services.settings, body.inputs, user_id=user.id, admin=user.role == "admin")
+    inputs = check_inputs(
+        services.settings, body.inputs, user_id=user.id, admin=user.role == "admin"
+    )
     return services.jobs.submit(
-        body.pipeline, body.inputs, body.params, owner_id=user.id, name=body.name
+        body.pipeline, inputs, body.params, owner_id=user.id, name=body.name
     )
 
 
@@ -54,8 +55,10 @@ def submit(body: NewJob, user: CurrentUser, services: ServicesDep) -> JobInfo:
 def preview(body: NewJob, user: CurrentUser, services: ServicesDep) -> InputsPreview:
     """What the job would read, without submitting it: files, bytes, paths left out, and
     the first files (for a "412 files, 1.3 GB" line before submit). Lists the inputs now."""
-    check_inputs(services.settings, body.inputs, user_id=user.id, admin=user.role == "admin")
-    return services.jobs.preview(body.pipeline, body.inputs, body.params)
+    inputs = check_inputs(
+        services.settings, body.inputs, user_id=user.id, admin=user.role == "admin"
+    )
+    return services.jobs.preview(body.pipeline, inputs, body.params)
 
 
 @router.get("", response_model=JobPage)
@@ -64,9 +67,12 @@ def list_jobs(
     services: ServicesDep,
     status_: Annotated[list[str] | None, Query(alias="status")] = None,
     pipeline: Annotated[list[str] | None, Query()] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="Part of a name or id.")] = None,
+    created_after: Timestamp | None = None,
+    created_before: Timestamp | None = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, pattern=r"^[^\x00]*$", description="Part of a name or id."),
+    ] = None,
     owner: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Admins: only this user's jobs.")
     ] = None,
@@ -195,8 +201,11 @@ def download(job_id: str, name: str, user: CurrentUser, services: ServicesDep) -
         link = storage.presign(found.url, expires_s=3600)
         assert link is not None
         return RedirectResponse(link, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    path = storage.local_path(found.url)
+    if not path.is_file():  # removed from storage behind FusionFlow's back
+        raise ArtifactNotFound(f"{name} of job {job_id} is gone from storage")
     return FileResponse(
-        storage.local_path(found.url),
+        path,
         media_type=found.content_type,
         filename=name.rsplit("/", 1)[-1],
     )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -65,7 +66,8 @@ async def upload(request: Request, user: CurrentUser, services: ServicesDep) -> 
     try:
         await _receive(request, boundary, batch)
     except BaseException:
-        await run_in_threadpool(batch.abort)
+        with anyio.CancelScope(shield=True):  # a client gone away still gets cleaned up
+            await run_in_threadpool(batch.abort)
         raise
     batch.close()
     if not batch.items:
@@ -101,9 +103,9 @@ async def _receive(request: Request, boundary: bytes, batch: UploadBatch) -> Non
         "on_part_data": lambda data, start, end: events.append(("data", data[start:end])),
         "on_part_end": lambda: events.append(("end", b"")),
     }
-    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     in_file = False
     try:
+        parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
         async for chunk in request.stream():
             parser.write(chunk)
             for kind, data in events:
@@ -124,7 +126,7 @@ async def _receive(request: Request, boundary: bytes, batch: UploadBatch) -> Non
                     in_file = False
             events.clear()
         parser.finalize()
-    except MultipartParseError as e:
+    except FormParserError as e:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed multipart body: {e}") from None
     except ClientDisconnect:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the upload was interrupted") from None

@@ -38,8 +38,9 @@ def update_user(user_id: Id, body: UserChange, admin: AdminUser, services: Servi
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_user(user_id: Id, admin: AdminUser, services: ServicesDep) -> Response:
-    """Remove a user with their tokens and notifications; their jobs are kept."""
+    """Remove a user with their tokens, notifications and uploads; their jobs are kept."""
     if user_id == admin.id:
         raise HTTPException(status.HTTP_409_CONFLICT, "admins cannot delete themselves")
     services.accounts.delete(user_id)
+    services.uploads.delete_all(user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,73 @@
+"""Which inputs API users may name: allowed roots, storage, the data dir, and S3 aliases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fusionflow.access import Forbidden, check_inputs
+from fusionflow.config import Settings
+from fusionflow.errors import InvalidParameter
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Settings:
+    (tmp_path / "srv" / "logs").mkdir(parents=True)
+    (tmp_path / "srv" / "logs" / "a.log").write_text("x\n")
+    # The data dir inside an allowed root: a careless but possible setup.
+    return Settings(data_dir=tmp_path / "srv" / "ff", allowed_roots=[tmp_path / "srv"])
+
+
+def test_local_inputs_are_checked_and_returned_resolved(local: Settings, tmp_path: Path) -> None:
+    srv = tmp_path / "srv"
+    (srv / "link").symlink_to(srv / "logs")
+    assert check_inputs(local, [f"file://{srv}/link/a.log"], user_id=2, admin=False) == [
+        str(srv / "logs" / "a.log")
+    ]
+    assert check_inputs(local, [str(srv / "logs" / ".." / "logs")], user_id=2, admin=False) == [
+        str(srv / "logs")
+    ]
+    with pytest.raises(InvalidParameter, match="not an absolute path"):
+        check_inputs(local, ["logs/a.log"], user_id=2, admin=False)
+    with pytest.raises(InvalidParameter, match="control characters"):
+        check_inputs(local, [f"{srv}/a\x00b"], user_id=2, admin=False)
+
+
+def test_the_data_dir_and_others_storage_are_refused(local: Settings, tmp_path: Path) -> None:
+    srv, data = tmp_path / "srv", tmp_path / "srv" / "ff"
+    own = data / "storage" / "uploads" / "2" / "0123456789abcdef"
+    assert check_inputs(local, [str(own)], user_id=2, admin=False) == [str(own)]
+    refused = [
+        (str(srv), "holds FusionFlow's storage"),  # would list everyone's uploads
+        (str(data / "secret_key"), "data folder is not an input"),
+        (str(data / "fusionflow.db"), "data folder is not an input"),
+        (str(data / "storage" / "uploads" / "3"), "only your own uploads"),
+        (str(data / "storage" / "results" / "abc"), "only your own uploads"),
+    ]
+    for item, reason in refused:
+        with pytest.raises(Forbidden, match=reason):
+            check_inputs(local, [item], user_id=2, admin=False)
+    # Admins may read all storage, and trees holding it, but never the data dir's secrets.
+    assert check_inputs(local, [str(srv)], user_id=1, admin=True) == [str(srv)]
+    check_inputs(local, [str(data / "storage" / "uploads" / "3")], user_id=1, admin=True)
+    with pytest.raises(Forbidden, match="data folder"):
+        check_inputs(local, [str(data / "secret_key")], user_id=1, admin=True)
+
+
+def test_s3_inputs_are_made_canonical_before_the_storage_check(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, storage_url="s3://b/ff")
+    own = "s3://b/ff/uploads/2/0123456789abcdef"
+    assert check_inputs(settings, [own], user_id=2, admin=False) == [own]
+    assert check_inputs(settings, ["s3://other//logs/"], user_id=2, admin=False) == [
+        "s3://other/logs"
+    ]
+    for alias in ("s3://b//ff/uploads/3", "s3://b/ff//results/x", "s3://b", "s3://b/", "s3://b/ff"):
+        with pytest.raises(Forbidden):
+            check_inputs(settings, [alias], user_id=2, admin=False)
+    for bad in ("s3://b/ff/uploads/2/../3", "s3://b/./ff", "s3:///key"):
+        with pytest.raises(InvalidParameter):
+            check_inputs(settings, [bad], user_id=2, admin=False)
+    assert check_inputs(settings, ["s3://b//ff/uploads/3"], user_id=1, admin=True) == [
+        "s3://b/ff/uploads/3"
+    ]
