@@ -12,6 +12,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from fusionflow.config import Settings
 from fusionflow.db import Database, Shard
 from tests.api.conftest import ADMIN_PASSWORD
+from tests.jobs.helpers import SLOW_PATTERN, slow_corpus
 from tests.servers import free_port, redis_server, wait_for_port
 
 pytestmark = pytest.mark.slow
@@ -220,3 +222,36 @@ def test_serve_reports_a_bad_admin_password_in_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr == "error: invalid parameter `password`: at least 8 characters\n"
+
+
+def test_serve_stops_promptly_with_an_event_stream_open(tmp_path: Path) -> None:
+    env = {**base_env(tmp_path / "data"), "FUSIONFLOW_ALLOWED_ROOTS": str(tmp_path)}
+    slow = slow_corpus(tmp_path / "slow", files=4, lines=1_500_000)  # a job of many seconds
+    port = free_port()
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = subprocess.Popen(
+            [FUSIONFLOW, "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+        )
+    try:
+        wait_for_port(port, process=server, timeout=60)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=30) as api:
+            token = api.post(
+                "/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
+            ).json()["access_token"]
+            api.headers["Authorization"] = f"Bearer {token}"
+            body = {
+                "pipeline": "grep",
+                "inputs": [str(slow)],
+                "params": {"patterns": [SLOW_PATTERN]},
+            }
+            job_id = api.post("/jobs", json=body).json()["id"]
+            with api.stream("GET", f"/jobs/{job_id}/events") as events:
+                next(events.iter_lines())  # the stream is open
+                started = time.monotonic()
+                server.send_signal(signal.SIGTERM)
+                server.wait(30)
+                stopped_after = time.monotonic() - started
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert stopped_after < 15, stopped_after

@@ -46,6 +46,9 @@ def worker(concurrency: int, loglevel: str, metrics_port: int | None) -> None:
     run_worker(settings, concurrency=concurrency, loglevel=loglevel)
 
 
+SHUTDOWN_GRACE_S = 5
+
+
 @click.command()
 @click.option("--host", help="Address to listen on  [default: FUSIONFLOW_HOST or 127.0.0.1]")
 @click.option("--port", type=int, help="Port  [default: FUSIONFLOW_PORT or 8000]")
@@ -99,6 +102,9 @@ def serve(
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
         log_level=log_level.lower(),
+        # On SIGTERM, wait at most this long for requests in flight (uploads, downloads,
+        # event streams) before closing them; uvicorn's default waits without limit.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
 
 
