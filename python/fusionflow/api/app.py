@@ -14,11 +14,12 @@ from fastapi.responses import JSONResponse
 from fusionflow import __version__, storage
 from fusionflow.access import Forbidden
 from fusionflow.accounts import Accounts, TokenNotFound, UserNotFound
+from fusionflow.api.limits import BodyLimit
 from fusionflow.api.metrics import RequestMetrics
 from fusionflow.api.routes import auth, health, jobs, notifications, pipelines, uploads, users
 from fusionflow.api.schemas import Problem
 from fusionflow.api.security import AccessTokens, LoginThrottle, signing_key
-from fusionflow.api.services import Services
+from fusionflow.api.services import API_PREFIX, Services
 from fusionflow.config import Settings, get_settings
 from fusionflow.errors import InvalidParameter, TransientError, one_line
 from fusionflow.executors import open_executor
@@ -27,6 +28,10 @@ from fusionflow.notifications import NotificationNotFound, Notifications
 from fusionflow.uploads import UploadNotFound, Uploads, UploadTooLarge
 
 log = logging.getLogger(__name__)
+
+# JSON bodies are small; a larger one is refused (413) before it is read into memory.
+# Uploads stream, and have their own limit per file (FUSIONFLOW_UPLOAD_MAX_BYTES).
+MAX_BODY_BYTES = 16 << 20
 
 # Domain errors → HTTP statuses. Subclasses come first: the most specific class wins.
 _STATUS: list[tuple[type[Exception], int]] = [
@@ -52,6 +57,7 @@ _ERRORS = {
         (403, "Not allowed."),
         (404, "Not found, or not the caller's."),
         (409, "The current state does not allow this."),
+        (413, "The request body is too large."),
         (422, "Invalid input; the detail names the field."),
     ]
 }
@@ -88,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for error, code in _STATUS:
         app.add_exception_handler(error, _responder(code))
     app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, exempt=(f"{API_PREFIX}/uploads",))
     app.add_middleware(RequestMetrics)
     return app
 
