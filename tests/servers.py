@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,3 +224,70 @@ class FaultyProxy:
     def __exit__(self, *_: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class WebhookReceiver:
+    """A real HTTP server on loopback that records the JSON POSTed to it; the first
+    ``failures`` requests are answered 500."""
+
+    def __init__(self, failures: int = 0) -> None:
+        import http.server
+        import json
+        import threading
+
+        self.bodies: list[dict] = []
+        self.failures = failures
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.failures > 0:
+                    receiver.failures -= 1
+                    self.send_response(500)
+                else:
+                    receiver.bodies.append(json.loads(body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextlib.contextmanager
+def smtp_server() -> Iterator[tuple[int, list]]:
+    """A real SMTP server (aiosmtpd) on loopback; yields its port and the messages
+    received, as ``email.message.Message`` objects."""
+    import email
+    from email import policy
+
+    from aiosmtpd.controller import Controller
+
+    received: list = []
+
+    class Handler:
+        async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
+            self, server: object, session: object, envelope: Any
+        ) -> str:
+            received.append(email.message_from_bytes(envelope.content, policy=policy.default))
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, received
+    finally:
+        controller.stop()

@@ -14,7 +14,7 @@ import hashlib
 import re
 import secrets
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -188,6 +188,17 @@ class Accounts:
             if _hasher.check_needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
             return UserInfo.model_validate(user) if user.active else None
+
+    def notify_prefs(self, user_id: int) -> dict[str, Any]:
+        """The user's notification settings (see ``fusionflow.delivery.NotifyPrefs``)."""
+        with self.db.reading() as session:
+            prefs: dict[str, Any] = self._find_id(session, user_id).settings.get("notify", {})
+            return prefs
+
+    def set_notify_prefs(self, user_id: int, prefs: dict[str, Any]) -> None:
+        with self.db.session() as session:
+            user = self._find_id(session, user_id)
+            user.settings = {**user.settings, "notify": prefs}  # a new dict: JSON is replaced
 
     # -- API tokens -------------------------------------------------------------------
 

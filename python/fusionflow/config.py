@@ -90,6 +90,27 @@ class Settings(BaseSettings):
     # Largest file one upload may carry.
     upload_max_bytes: int = Field(10 << 30, ge=1, validation_alias="FUSIONFLOW_UPLOAD_MAX_BYTES")
 
+    # Notifications by e-mail (no SMTP host: e-mail deliveries fail, recorded) and webhook
+    smtp_host: str | None = _env("FUSIONFLOW_SMTP_HOST", "SMTP_HOST")
+    smtp_port: int = Field(25, ge=1, le=65535, validation_alias="FUSIONFLOW_SMTP_PORT")
+    smtp_username: str | None = _env("FUSIONFLOW_SMTP_USERNAME")
+    smtp_password: str | None = _env("FUSIONFLOW_SMTP_PASSWORD")
+    # "starttls" upgrades a plain connection (port 587), "ssl" is TLS from the start (465).
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        "none", validation_alias="FUSIONFLOW_SMTP_SECURITY"
+    )
+    smtp_from: str = Field("fusionflow@localhost", validation_alias="FUSIONFLOW_SMTP_FROM")
+    # A failed delivery is tried again this many times in all, waiting backoff * 2^n.
+    notify_max_attempts: int = Field(5, ge=1, validation_alias="FUSIONFLOW_NOTIFY_MAX_ATTEMPTS")
+    notify_backoff_s: float = Field(5.0, ge=0, validation_alias="FUSIONFLOW_NOTIFY_BACKOFF")
+    # How often each executor looks for deliveries that are due.
+    notify_interval_s: float = Field(2.0, gt=0, validation_alias="FUSIONFLOW_NOTIFY_INTERVAL")
+    # Webhooks to loopback, private and link-local addresses are refused unless allowed
+    # (a user could otherwise make the server call its own network).
+    webhook_allow_private: bool = Field(False, validation_alias="FUSIONFLOW_WEBHOOK_ALLOW_PRIVATE")
+    # The UI's address, for links in messages (none: no links).
+    public_url: str | None = _env("FUSIONFLOW_PUBLIC_URL")
+
     @field_validator("allowed_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: Any) -> Any:

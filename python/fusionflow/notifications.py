@@ -6,8 +6,22 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 
 from fusionflow.db import Database, Notification
+
+
+class DeliveryInfo(BaseModel):
+    """An e-mail or webhook sent for a notification, and how it went."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    channel: str
+    target: str
+    status: str  # pending | sending | sent | failed
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
 
 
 class NotificationInfo(BaseModel):
@@ -19,6 +33,7 @@ class NotificationInfo(BaseModel):
     message: str
     read: bool
     created_at: datetime
+    deliveries: list[DeliveryInfo]
 
 
 class NotificationPage(BaseModel):
@@ -44,7 +59,9 @@ class Notifications:
             query = query.where(Notification.read.is_(False))
         with self.db.reading() as session:
             found = session.scalars(
-                query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+                query.options(selectinload(Notification.deliveries))
+                .order_by(Notification.created_at.desc(), Notification.id.desc())
+                .limit(limit)
             )
             items = [NotificationInfo.model_validate(n) for n in found]
             unread = session.scalar(select(func.count()).where(mine, Notification.read.is_(False)))

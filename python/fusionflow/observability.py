@@ -29,3 +29,9 @@ SHARD_RETRIES = Counter(
     ["pipeline", "reason"],
 )
 QUEUE_LENGTH = Gauge("fusionflow_queue_length", "Tasks waiting in the executor's queue.", ["queue"])
+DELIVERIES = Counter(
+    "fusionflow_notification_deliveries_total",
+    "E-mail and webhook delivery attempts, by channel and outcome (sent, pending: to be "
+    "retried, failed: attempts used up).",
+    ["channel", "outcome"],
+)

@@ -19,6 +19,8 @@ ROUTES = [
     ("POST", "/api/v1/auth/token", "public"),
     ("GET", "/api/v1/me", "user"),
     ("POST", "/api/v1/me/password", "user"),
+    ("GET", "/api/v1/me/notify", "user"),
+    ("PUT", "/api/v1/me/notify", "user"),
     ("GET", "/api/v1/tokens", "user"),
     ("POST", "/api/v1/tokens", "user"),
     ("DELETE", "/api/v1/tokens/{token_id}", "owner"),

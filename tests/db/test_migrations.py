@@ -18,7 +18,7 @@ def test_migrations_match_the_models(db: Database) -> None:
     with db.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
-    assert migrate.current(db.url) == "0002"
+    assert migrate.current(db.url) == "0003"
 
 
 def test_upgrade_is_idempotent(db: Database) -> None:
@@ -53,7 +53,7 @@ def test_cli_db_upgrade(settings: Settings, tmp_path: Path) -> None:
         [script, "db", "upgrade"], capture_output=True, text=True, env=env, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("database at revision 0002: ")
+    assert result.stdout.startswith("database at revision 0003: ")
     assert "Traceback" not in result.stderr
 
 
@@ -73,4 +73,4 @@ def test_concurrent_upgrades_do_not_collide(database_url: str) -> None:
     for process in processes:
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
-    assert migrate.current(database_url) == "0002"
+    assert migrate.current(database_url) == "0003"

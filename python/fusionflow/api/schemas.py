@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fusionflow.accounts import TokenInfo
+from fusionflow.delivery import NotifyPrefs
 
 
 def _in_utc(value: datetime) -> datetime:
@@ -74,6 +75,9 @@ class NewJob(Body):
     )
     params: dict[str, Any] = Field(default_factory=dict)
     name: str = Field("", max_length=200)
+    notify: NotifyPrefs | None = Field(
+        None, description="E-mail/webhook for this job: the fields given replace the user's."
+    )
 
 
 class Artifact(BaseModel):

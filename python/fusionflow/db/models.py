@@ -196,6 +196,15 @@ class Artifact(Base):
     job: Mapped[Job] = relationship(back_populates="artifacts")
 
 
+class DeliveryStatus:
+    """pending → sending → sent | pending (retry) | failed (attempts used up)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class Notification(Base):
     __tablename__ = "notifications"
 
@@ -206,3 +215,28 @@ class Notification(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     read: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    deliveries: Mapped[list[Delivery]] = relationship(
+        back_populates="notification", cascade="all, delete-orphan", order_by="Delivery.id"
+    )
+
+
+class Delivery(Base):
+    """A notification sent outside the app (e-mail, webhook): retried and recorded."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))  # email | webhook
+    target: Mapped[str] = mapped_column(Text)  # address or URL
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+    notification: Mapped[Notification] = relationship(back_populates="deliveries")

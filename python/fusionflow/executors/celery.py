@@ -24,6 +24,7 @@ from celery import Celery, signals
 
 from fusionflow.config import Settings
 from fusionflow.db import Database
+from fusionflow.delivery import Notifier
 from fusionflow.jobs import JobRunner, JobService
 from fusionflow.observability import QUEUE_LENGTH
 
@@ -98,7 +99,8 @@ class CeleryExecutor:
 
 
 class _WorkerState:
-    """Per worker process: the runner (built on first use), the shutdown flag, the janitor."""
+    """Per worker process: the runner (built on first use), the shutdown flag, the janitor
+    (and, started beside it, the notifier that sends e-mails and webhooks)."""
 
     def __init__(self, app: Celery, settings: Settings) -> None:
         self.app = app
@@ -144,6 +146,7 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
     def on_ready(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is app:
             threading.Thread(target=state.janitor, name="fusionflow-janitor", daemon=True).start()
+            Notifier(state.runner.db, settings, state.stopping, settings.notify_interval_s).start()
 
     def on_shutdown(**_: Any) -> None:
         # SIGTERM: running shards stop and go back to the queue (see JobRunner._after_cancel).

@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from fusionflow.config import Settings
 from fusionflow.db import Database
+from fusionflow.delivery import Notifier
 from fusionflow.jobs import JobRunner, JobService
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,13 @@ class LocalExecutor:
         self._janitor = threading.Thread(
             target=self._reap, args=(janitor_interval,), name="fusionflow-janitor", daemon=True
         )
+        self._notifier = Notifier(db, settings, self._closing, settings.notify_interval_s)
 
     def start(self) -> LocalExecutor:
-        """Resume unfinished jobs and start the janitor."""
+        """Resume unfinished jobs; start the janitor and the notifier (e-mail, webhooks)."""
         self.runner.resume_all()
         self._janitor.start()
+        self._notifier.start()
         return self
 
     # -- Dispatcher ------------------------------------------------------------------

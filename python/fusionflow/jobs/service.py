@@ -64,7 +64,12 @@ class JobService:
         validated = pipelines.get(pipeline).validate(params or {})
         if not inputs:
             raise InvalidParameter("invalid parameter `inputs`: at least one input is required")
-        _no_nul(name=name, inputs=list(inputs), params=validated.model_dump(mode="json"))
+        _no_nul(
+            name=name,
+            inputs=list(inputs),
+            params=validated.model_dump(mode="json"),
+            notify=dict(notify or {}),
+        )
         job = Job(
             owner_id=owner_id,
             name=(name.strip() or _default_name(pipeline, inputs))[:200],

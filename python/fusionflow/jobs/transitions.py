@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Update, func, select, update
 from sqlalchemy.orm import Session
 
-from fusionflow.db import Job, JobStatus, Notification, Shard, ShardStatus, utcnow
+from fusionflow.db import Job, JobStatus, Notification, Shard, ShardStatus, User, utcnow
+from fusionflow.delivery import plan_deliveries
 from fusionflow.observability import JOBS_FINISHED
 
 UNFINISHED = (JobStatus.PENDING, JobStatus.RUNNING)
@@ -39,13 +40,17 @@ def finish_job(
     )
     job = session.get(Job, job_id)
     assert job is not None
-    if job.owner_id is not None:
+    owner = session.get(User, job.owner_id) if job.owner_id is not None else None
+    if owner is not None:
+        ran = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
         session.add(
             Notification(
-                user_id=job.owner_id,
+                user_id=owner.id,
                 job_id=job_id,
                 kind=f"job.{status}",
                 message=_message(job, status, error),
+                # E-mail and webhook, as the owner (or the job) asks; sent by a Notifier.
+                deliveries=plan_deliveries(owner.settings, job.notify, ran),
             )
         )
     JOBS_FINISHED.labels(job.pipeline, status).inc()

@@ -19,6 +19,7 @@ from fusionflow.api.schemas import (
 )
 from fusionflow.api.services import API_PREFIX, CurrentUser, Id, Services, ServicesDep
 from fusionflow.db import utcnow
+from fusionflow.delivery import NotifyPrefs
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 
@@ -85,6 +86,19 @@ def change_password(
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is not correct")
     services.accounts.update(user.id, password=body.new_password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me/notify", response_model=NotifyPrefs)
+def notify_settings(user: CurrentUser, services: ServicesDep) -> NotifyPrefs:
+    """Where word of the caller's finished jobs goes besides the app: e-mail, webhook."""
+    return NotifyPrefs.model_validate(services.accounts.notify_prefs(user.id))
+
+
+@router.put("/me/notify", response_model=NotifyPrefs)
+def set_notify_settings(body: NotifyPrefs, user: CurrentUser, services: ServicesDep) -> NotifyPrefs:
+    """Replace the caller's notification settings (leave a field out to turn it off)."""
+    services.accounts.set_notify_prefs(user.id, body.model_dump(exclude_none=True))
+    return body
 
 
 @router.get("/tokens", response_model=list[TokenInfo])

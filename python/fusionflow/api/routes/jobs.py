@@ -46,8 +46,9 @@ def submit(body: NewJob, user: CurrentUser, services: ServicesDep) -> JobInfo:
     inputs = check_inputs(
         services.settings, body.inputs, user_id=user.id, admin=user.role == "admin"
     )
+    notify = body.notify.model_dump(exclude_unset=True) if body.notify else None
     return services.jobs.submit(
-        body.pipeline, inputs, body.params, owner_id=user.id, name=body.name
+        body.pipeline, inputs, body.params, owner_id=user.id, name=body.name, notify=notify
     )
 
 
