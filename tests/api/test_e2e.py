@@ -25,7 +25,7 @@ from fusionflow.config import Settings
 from fusionflow.db import Database, Shard
 from tests.api.conftest import ADMIN_PASSWORD
 from tests.jobs.helpers import SLOW_PATTERN, slow_corpus
-from tests.servers import free_port, redis_server, wait_for_port
+from tests.servers import WebhookReceiver, free_port, redis_server, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def base_env(data_dir: Path) -> dict[str, str]:
     }
 
 
-def grep_story(base_url: str, tmp_path: Path) -> str:
+def grep_story(base_url: str, tmp_path: Path, notify: dict | None = None) -> str:
     """Returns the job's id."""
     with httpx.Client(base_url=base_url, timeout=30) as api:
         token = api.post(
@@ -87,6 +87,7 @@ def grep_story(base_url: str, tmp_path: Path) -> str:
                 "pipeline": "grep",
                 "inputs": [folder],
                 "params": {"patterns": ["ERROR", "FATAL"]},
+                **({"notify": notify} if notify else {}),
             },
         )
         assert job.status_code == 202, job.text
@@ -127,17 +128,24 @@ def test_the_grep_story_on_celery_workers(settings: Settings, tmp_path: Path) ->
             "DATABASE_URL": settings.database,
             "REDIS_URL": redis_url,
             "FUSIONFLOW_SHARD_FILES": "2",
+            "FUSIONFLOW_WEBHOOK_ALLOW_PRIVATE": "true",
+            "FUSIONFLOW_NOTIFY_INTERVAL": "0.2",
         }
         with (tmp_path / "worker.log").open("wb") as log:
             worker = subprocess.Popen(
                 [FUSIONFLOW, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
             )
         try:
-            with serve(env, tmp_path) as url:
+            with serve(env, tmp_path) as url, WebhookReceiver() as hook:
                 ready = httpx.get(f"{url}/readyz").json()
                 assert set(ready["checks"]) == {"database", "storage", "broker"}
                 assert ready["ready"] is True
-                job_id = grep_story(url, tmp_path)
+                job_id = grep_story(url, tmp_path, notify={"webhook_url": hook.url})
+                deadline = time.monotonic() + 15
+                while not hook.bodies:  # the worker's notifier sends it
+                    assert time.monotonic() < deadline, "no webhook from the worker"
+                    time.sleep(0.05)
+                assert hook.bodies[0]["fusionflow"]["job_id"] == job_id
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(30)
