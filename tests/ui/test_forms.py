@@ -1,0 +1,44 @@
+"""Forms from the pipelines' real JSON Schemas."""
+
+from __future__ import annotations
+
+from fusionflow import pipelines
+from fusionflow.ui.forms import fields, to_params
+
+
+def test_grep_form_widgets_from_its_schema() -> None:
+    form = {f.name: f for f in fields(pipelines.get("grep").params_schema())}
+    first = fields(pipelines.get("grep").params_schema())[0]
+    assert (first.name, first.kind, first.required) == ("patterns", "lines", True)
+    assert (form["ignore_case"].kind, form["ignore_case"].advanced) == ("bool", False)
+    assert form["binary"].kind == "choice"
+    assert form["binary"].options == ["skip", "text"]
+    assert (form["context"].kind, form["context"].minimum, form["context"].maximum) == (
+        "int",
+        0,
+        10_000,
+    )
+    assert form["before_context"].kind == "optional_int"
+    assert form["include"].advanced
+    assert form["format"].default == "text"
+
+
+def test_values_become_minimal_params_the_api_accepts() -> None:
+    grep = pipelines.get("grep")
+    form = fields(grep.params_schema())
+    values = {
+        "patterns": "ERROR\n\nFATAL \n",
+        "ignore_case": True,
+        "context": 0,
+        "before_context": None,
+        "include": "*.log",
+        "format": "text",
+    }
+    params = to_params(form, values)
+    assert params == {"patterns": ["ERROR", "FATAL"], "ignore_case": True, "include": ["*.log"]}
+    grep.validate(params)  # the model accepts what the form makes
+    csv = pipelines.get("csv-aggregate")
+    csv_form = fields(csv.params_schema())
+    params = to_params(csv_form, {"group_by": "region", "metrics": "sum:amount", "delimiter": ""})
+    assert params == {"group_by": ["region"], "metrics": ["sum:amount"]}
+    csv.validate(params)
