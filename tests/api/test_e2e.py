@@ -47,7 +47,7 @@ def serve(env: dict[str, str], logs: Path, *args: str) -> Iterator[str]:
         )
     try:
         wait_for_port(port, process=server, timeout=60)
-        scheme = "https" if args else "http"
+        scheme = "https" if "--ssl-certfile" in args else "http"
         yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.send_signal(signal.SIGTERM)
@@ -263,3 +263,19 @@ def test_serve_stops_promptly_with_an_event_stream_open(tmp_path: Path) -> None:
         if server.poll() is None:
             server.kill()
     assert stopped_after < 15, stopped_after
+
+
+def test_serve_with_ui_runs_the_web_ui_beside_the_api(tmp_path: Path) -> None:
+    ui_port = free_port()
+    with serve(base_env(tmp_path / "data"), tmp_path, "--ui", "--ui-port", str(ui_port)) as url:
+        wait_for_port(ui_port, timeout=60)
+        assert httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").text == "ok"
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    deadline = time.monotonic() + 15
+    while True:  # the UI stops with serve
+        try:
+            httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health", timeout=1)
+        except httpx.TransportError:
+            break
+        assert time.monotonic() < deadline, "the UI outlived serve"
+        time.sleep(0.2)

@@ -1,6 +1,11 @@
-"""Commands that run FusionFlow's services: ``serve``, ``worker``, ``db upgrade``."""
+"""Commands that run FusionFlow's services: ``serve``, ``ui``, ``worker``, ``db upgrade``."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import click
 
@@ -63,12 +68,16 @@ SHUTDOWN_GRACE_S = 5
     help="The certificate's private key (PEM)  [default: FUSIONFLOW_SSL_KEYFILE]",
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option("--ui", "with_ui", is_flag=True, help="Also run the web UI (see `fusionflow ui`).")
+@click.option("--ui-port", default=8501, show_default=True, help="The web UI's port.")
 def serve(
     host: str | None,
     port: int | None,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
     log_level: str,
+    with_ui: bool,
+    ui_port: int,
 ) -> None:
     """Run the REST API, with its docs at /docs.
 
@@ -95,17 +104,88 @@ def serve(
         ensure_first_admin(settings, Accounts(db))
     finally:
         db.dispose()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
-        log_level=log_level.lower(),
-        # On SIGTERM, wait at most this long for requests in flight (uploads, downloads,
-        # event streams) before closing them; uvicorn's default waits without limit.
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
-    )
+    bind = host or settings.host
+    scheme = "https" if certfile else "http"
+    local = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
+    ui_process = None
+    if with_ui:
+        api_url = f"{scheme}://{local}:{port or settings.port}"
+        ui_process = subprocess.Popen(
+            _ui_command(api_url, bind, ui_port),
+            env=_ui_env(api_url),
+            preexec_fn=_die_with_parent,
+        )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=bind,
+            port=port or settings.port,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+            log_level=log_level.lower(),
+            # On SIGTERM, wait at most this long for requests in flight (uploads, downloads,
+            # event streams) before closing them; uvicorn's default waits without limit.
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        )
+    finally:
+        if ui_process is not None:
+            ui_process.terminate()
+            ui_process.wait(10)
+
+
+@click.command()
+@click.option(
+    "--api-url", help="The API to talk to  [default: FUSIONFLOW_API_URL or http://127.0.0.1:8000]"
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8501, show_default=True)
+def ui(api_url: str | None, host: str, port: int) -> None:
+    """Run the web UI (Streamlit). It talks to a running `fusionflow serve` over HTTP."""
+    url = api_url or os.environ.get("FUSIONFLOW_API_URL", "http://127.0.0.1:8000")
+    command = _ui_command(url, host, port)
+    sys.exit(subprocess.call(command, env=_ui_env(url)))
+
+
+def _ui_command(api_url: str, host: str, port: int) -> list[str]:
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "the web UI needs Streamlit: pip install 'fusionflow[ui]'"
+        ) from None
+    import fusionflow.ui
+
+    app = Path(fusionflow.ui.__file__).with_name("app.py")
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+
+
+def _die_with_parent() -> None:
+    """In the UI's child process: receive SIGTERM when serve exits, however it exits
+    (uvicorn ends by re-raising the signal it stopped on, so no `finally` runs)."""
+    if sys.platform == "linux":
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1  # noqa: N806 (the kernel's name)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _ui_env(api_url: str) -> dict[str, str]:
+    return {**os.environ, "FUSIONFLOW_API_URL": api_url}
 
 
 def _redact(url: str) -> str:

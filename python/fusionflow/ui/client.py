@@ -66,6 +66,15 @@ class ApiClient:
         self.http = http or httpx.Client(base_url=base_url, timeout=timeout)
         self.token = token
 
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- plumbing ----------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:

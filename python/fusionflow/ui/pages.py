@@ -1,0 +1,361 @@
+"""The UI's pages. Each is a function Streamlit runs; all data comes from the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from fusionflow.ui import forms, session
+from fusionflow.ui.client import ApiError
+
+STATUSES = ["pending", "running", "completed", "failed", "cancelled"]
+BADGES = {
+    "pending": ":gray-badge[pending]",
+    "running": ":blue-badge[running]",
+    "completed": ":green-badge[completed]",
+    "failed": ":red-badge[failed]",
+    "cancelled": ":orange-badge[cancelled]",
+}
+# Artifacts up to this size are offered as downloads from the page.
+MAX_INLINE_DOWNLOAD = 64 << 20
+
+
+def login() -> None:
+    st.title("FusionFlow")
+    flash = st.session_state.pop("flash", None)
+    if flash:
+        st.info(flash)
+    with st.form("login"):
+        username = st.text_input("User name")
+        password = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Log in")
+    if submitted:
+        try:
+            session.log_in(username, password)
+        except ApiError as e:
+            st.error("Incorrect user name or password." if e.status == 401 else e.message)
+            return
+        st.rerun()
+
+
+def jobs() -> None:
+    st.title("Jobs")
+    api = session.api()
+    names = [p["name"] for p in session.call(api.pipelines) or []]
+    left, middle, right, last = st.columns([2, 2, 2, 1])
+    status = left.multiselect("Status", STATUSES)
+    pipeline = middle.multiselect("Pipeline", names)
+    text = right.text_input("Search names", placeholder="part of a name or id")
+    sort = last.selectbox("Sort", ["-created_at", "created_at", "name", "-name", "status"])
+    dates = st.date_input("Created between", value=[], help="Leave empty for any date.")
+
+    @st.fragment(run_every=2)
+    def table() -> None:
+        filters: dict[str, Any] = {"status": status, "pipeline": pipeline, "q": text, "sort": sort}
+        if len(dates) == 2:
+            filters["created_after"] = f"{dates[0]}T00:00:00Z"
+            filters["created_before"] = f"{dates[1]}T23:59:59Z"
+        page = session.call(api.jobs, limit=100, **filters)
+        if page is None:
+            return
+        st.caption(f"{page['total']} jobs")
+        rows = [_job_row(job) for job in page["items"]]
+        st.dataframe(
+            rows,
+            hide_index=True,
+            use_container_width=True,
+            column_config={
+                "job": st.column_config.LinkColumn("Job", display_text=r"job\?id=(.*)$"),
+                "progress": st.column_config.ProgressColumn(
+                    "Progress", min_value=0, max_value=100, format="%.0f%%"
+                ),
+            },
+        )
+
+    table()
+
+
+def _job_row(job: dict[str, Any]) -> dict[str, Any]:
+    throughput = job.get("throughput_bytes_s")
+    return {
+        "job": f"job?id={job['id']}",
+        "name": job["name"],
+        "status": job["status"],
+        "pipeline": job["pipeline"],
+        "inputs": ", ".join(str(i) for i in job["inputs"])[:80],
+        "progress": job["progress"],
+        "MB/s": round(throughput / 1e6, 1) if throughput else None,
+        "ETA s": round(job["eta_s"]) if job.get("eta_s") is not None else None,
+        "started": job["started_at"],
+        "finished": job["finished_at"],
+        "duration s": round(job["duration_s"], 1) if job.get("duration_s") else None,
+    }
+
+
+def new_job() -> None:
+    st.title("New job")
+    api = session.api()
+    available = session.call(api.pipelines) or []
+    if not available:
+        return
+    by_name = {p["name"]: p for p in available}
+    name = st.selectbox("Pipeline", list(by_name), help="What to run over the files.")
+    pipeline = by_name[name]
+    st.caption(pipeline["description"])
+    form = forms.fields(pipeline["params_schema"])
+    errors: dict[str, str] = st.session_state.get("form_errors", {})
+    values = {f.name: _widget(f, errors.get(f.name)) for f in form if not f.advanced}
+    with st.expander("Advanced"):
+        values |= {f.name: _widget(f, errors.get(f.name)) for f in form if f.advanced}
+
+    st.subheader("Inputs")
+    source = st.radio("From", ["Upload files", "S3 prefix", "Server folder"], horizontal=True)
+    inputs: list[str] = []
+    if source == "Upload files":
+        uploaded = st.file_uploader("Files", accept_multiple_files=True)
+        if uploaded and st.button("Upload"):
+            with st.spinner(f"Uploading {len(uploaded)} files…"):
+                items = session.call(api.upload, [(f.name, f) for f in uploaded])
+            if items:
+                st.session_state.upload_folder = items[0]["url"].rsplit("/", 1)[0]
+        if st.session_state.get("upload_folder"):
+            inputs = [st.session_state.upload_folder]
+            st.caption(f"Uploaded to {inputs[0]}")
+    elif source == "S3 prefix":
+        prefix = st.text_input("S3 prefix", placeholder="s3://bucket/logs/2026/")
+        inputs = [prefix] if prefix else []
+    else:
+        folder = st.text_input("Server folder", placeholder="/var/log/app")
+        inputs = [folder] if folder else []
+
+    params = forms.to_params(form, values)
+    job_name = st.text_input("Job name (optional)")
+    left, right = st.columns(2)
+    if left.button("Preview", disabled=not inputs):
+        found = session.call(api.preview, name, inputs, params)
+        if found:
+            st.info(f"{found['files']} files, {_size(found['bytes'])}")
+    if right.button("Submit", type="primary", disabled=not inputs):
+        try:
+            job = api.submit(name, inputs, params, name=job_name)
+        except ApiError as e:
+            st.session_state.form_errors = e.field_errors()
+            st.error(e.message)
+            return
+        st.session_state.pop("form_errors", None)
+        st.session_state.pop("upload_folder", None)
+        st.success(f"Job submitted: [{job['name']}](job?id={job['id']})")
+
+
+def _widget(f: forms.Field, error: str | None) -> Any:
+    key = f"param_{f.name}"
+    label = f.label + (" *" if f.required else "")
+    value: Any
+    if f.kind == "bool":
+        value = st.checkbox(label, value=bool(f.default), help=f.help, key=key)
+    elif f.kind == "choice":
+        index = f.options.index(f.default) if f.default in f.options else 0
+        value = st.selectbox(label, f.options, index=index, help=f.help, key=key)
+    elif f.kind in ("int", "optional_int", "float"):
+        step: float = 1 if f.kind != "float" else 0.1
+        value = st.number_input(
+            label,
+            value=f.default,
+            min_value=f.minimum,
+            max_value=f.maximum,
+            step=step,
+            help=f.help,
+            key=key,
+            placeholder="default",
+        )
+    elif f.kind == "lines":
+        value = st.text_area(
+            label, value="\n".join(f.default or []), help=f.help + " One per line.", key=key
+        )
+    else:
+        value = st.text_input(label, value=f.default or "", help=f.help, key=key)
+    if error:
+        st.error(error)
+    return value
+
+
+def job() -> None:
+    api = session.api()
+    job_id = st.query_params.get("id")
+    if not job_id:
+        st.info("Pick a job on the Jobs page.")
+        return
+
+    @st.fragment(run_every=1)
+    def live() -> None:
+        found = session.call(api.job, job_id)
+        if found is None:
+            return
+        st.title(found["name"])
+        badge = BADGES.get(found["status"], found["status"])
+        st.markdown(f"{badge} · {found['pipeline']} · `{found['id']}`")
+        st.progress(found["progress"] / 100, text=f"{found['progress']:.0f}%")
+        a, b, c, d = st.columns(4)
+        a.metric("Files", f"{found['files_done']} / {found['files_total']}")
+        b.metric("Data", f"{_size(found['bytes_done'])} / {_size(found['bytes_total'])}")
+        rate = found.get("throughput_bytes_s")
+        c.metric("Throughput", f"{rate / 1e6:.1f} MB/s" if rate else "-")
+        eta = found.get("eta_s")
+        d.metric("ETA", f"{eta:.0f} s" if eta is not None else "-")
+        st.caption(f"Attempts: {found['attempts']}")
+        if found["error"]:
+            st.error(found["error"])
+        left, right = st.columns(2)
+        if found["status"] in ("pending", "running") and left.button("Cancel"):
+            session.call(api.cancel, job_id)
+        if found["status"] in ("failed", "cancelled") and right.button("Retry"):
+            session.call(api.retry, job_id)
+        if found["status"] == "completed" and not st.session_state.get(f"shown_{job_id}"):
+            st.session_state[f"shown_{job_id}"] = True
+            st.rerun()  # the whole page, to render the results below once
+
+    live()
+    found = session.call(api.job, job_id)
+    if found and found["status"] == "completed":
+        _results(job_id, found)
+
+
+def _results(job_id: str, found: dict[str, Any]) -> None:
+    api = session.api()
+    summary = session.call(api.summary, job_id) or {}
+    st.header("Results")
+    if found["pipeline"] == "grep":
+        st.metric("Matching lines", summary.get("matches", 0))
+        per_file = summary.get("files_with_matches") or summary.get("per_file") or {}
+        if isinstance(per_file, dict) and per_file:
+            st.bar_chart(per_file)
+        per_pattern = summary.get("per_pattern") or {}
+        if isinstance(per_pattern, dict) and per_pattern:
+            st.bar_chart(per_pattern)
+        head = session.call(api.head_of, job_id, "matches.txt", 16 << 10)
+        if head:
+            st.subheader("First matching lines")
+            st.code(head.decode(errors="replace").rsplit("\n", 1)[0] or "(none)")
+    else:
+        st.json(summary, expanded=False)
+    errors = summary.get("errors") or []
+    if errors:
+        st.subheader(f"Files with errors ({len(errors)})")
+        st.dataframe(errors, hide_index=True)
+    st.subheader("Downloads")
+    for artifact in session.call(api.artifacts, job_id) or []:
+        label = f"{artifact['name']} ({_size(artifact['size'])})"
+        if artifact["size"] <= MAX_INLINE_DOWNLOAD:
+            data = _artifact_bytes(job_id, artifact["name"])
+            st.download_button(label, data=data, file_name=artifact["name"].rsplit("/", 1)[-1])
+        else:
+            st.write(f"{label}: from the API, `GET {artifact['download_url']}`")
+
+
+def _artifact_bytes(job_id: str, name: str) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    session.call(session.api().download, job_id, name, out)
+    return out.getvalue()
+
+
+def notifications() -> None:
+    st.title("Notifications")
+    api = session.api()
+    page = session.call(api.notifications) or {"items": [], "unread": 0}
+    if page["unread"] and st.button(f"Mark all {page['unread']} read"):
+        session.call(api.mark_all_read)
+        st.rerun()
+    for note in page["items"]:
+        marker = "" if note["read"] else "**new** · "
+        st.markdown(f"{marker}{note['message']} — [open](job?id={note['job_id']})")
+        for delivery in note["deliveries"]:
+            st.caption(f"{delivery['channel']} to {delivery['target']}: {delivery['status']}")
+    if not page["items"]:
+        st.caption("No notifications yet: you get one when a job of yours ends.")
+
+
+def notification_badge() -> None:
+    """In the sidebar of every page: unread count, and a toast when a job ends."""
+
+    @st.fragment(run_every=3)
+    def badge() -> None:
+        page = session.call(session.api().notifications, unread=True)
+        if page is None:
+            return
+        seen = st.session_state.setdefault("seen_notes", {n["id"] for n in page["items"]})
+        for note in page["items"]:
+            if note["id"] not in seen:
+                seen.add(note["id"])
+                st.toast(note["message"])
+        st.markdown(f"Notifications: **{page['unread']}** unread")
+
+    badge()
+
+
+def settings() -> None:
+    st.title("Settings")
+    api = session.api()
+    prefs = session.call(api.notify_prefs) or {}
+    with st.form("notify"):
+        st.write("Tell me when a job of mine ends, besides the app:")
+        email = st.text_input("E-mail", value=prefs.get("email") or "")
+        webhook = st.text_input(
+            "Webhook URL (Slack-compatible)", value=prefs.get("webhook_url") or ""
+        )
+        minutes = st.number_input(
+            "Only for jobs longer than (minutes)",
+            value=float(prefs.get("min_duration_s", 0)) / 60,
+            min_value=0.0,
+        )
+        saved = st.form_submit_button("Save")
+    if saved:
+        body: dict[str, Any] = {"min_duration_s": minutes * 60}
+        if email:
+            body["email"] = email
+        if webhook:
+            body["webhook_url"] = webhook
+        if session.call(api.set_notify_prefs, body) is not None:
+            st.success("Saved.")
+
+
+def admin() -> None:
+    st.title("Admin")
+    api = session.api()
+    users = session.call(api.users)
+    if users is None:
+        return
+    st.dataframe(users, hide_index=True, use_container_width=True)
+    st.subheader("Change a user")
+    by_name = {u["username"]: u for u in users}
+    chosen = st.selectbox("User", list(by_name))
+    target = by_name[chosen]
+    left, middle, right = st.columns(3)
+    role = left.selectbox("Role", ["user", "admin"], index=["user", "admin"].index(target["role"]))
+    active = middle.checkbox("Active", value=target["active"])
+    if right.button("Apply"):
+        changed = session.call(api.update_user, target["id"], role=role, active=active)
+        if changed is not None:
+            st.success(f"{chosen} updated.")
+            st.rerun()
+    st.subheader("New user")
+    with st.form("new_user", clear_on_submit=True):
+        username = st.text_input("User name")
+        password = st.text_input("Password", type="password")
+        new_role = st.selectbox("Role", ["user", "admin"])
+        created = st.form_submit_button("Create")
+    if created:
+        made = session.call(api.create_user, username, password, new_role)
+        if made is not None:
+            st.success(f"Created {made['username']}.")
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"

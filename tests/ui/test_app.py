@@ -1,0 +1,102 @@
+"""The Streamlit app's page logic (Streamlit's AppTest) against a real API on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from streamlit.testing.v1 import AppTest
+
+import fusionflow.ui
+from fusionflow.api import create_app
+from fusionflow.config import Settings
+from fusionflow.ui.client import ApiClient
+from tests.api.conftest import ADMIN_PASSWORD, PASSWORD
+from tests.servers import free_port
+
+APP = str(Path(fusionflow.ui.__file__).with_name("app.py"))
+LogIn = Callable[[str, str], AppTest]
+
+
+@pytest.fixture
+def api_url(api_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The API served by uvicorn in a thread; the UI finds it through FUSIONFLOW_API_URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(api_settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("FUSIONFLOW_API_URL", url)
+    yield url
+    server.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture
+def apps() -> Iterator[list[AppTest]]:
+    """The apps a test runs; their API clients are closed after it."""
+    made: list[AppTest] = []
+    yield made
+    for app in made:
+        if "api" in app.session_state:
+            app.session_state["api"].close()
+
+
+@pytest.fixture
+def logged_in(apps: list[AppTest]) -> Callable[[str, str], AppTest]:
+    def log_in(username: str, password: str) -> AppTest:
+        app = AppTest.from_file(APP, default_timeout=30)
+        apps.append(app)
+        return _log_in(app.run(), username, password)
+
+    return log_in
+
+
+def _log_in(app: AppTest, username: str, password: str) -> AppTest:
+    assert app.title[0].value == "FusionFlow"  # the login page
+    app.text_input[0].input(username)
+    app.text_input[1].input(password)
+    app.button[0].click().run()
+    return app
+
+
+def test_login_then_the_jobs_page(api_url: str, allowed: Path, logged_in: LogIn) -> None:
+    with ApiClient(api_url) as api:
+        api.login("admin", ADMIN_PASSWORD)
+        job = api.submit("grep", [str(allowed / "logs")], {"patterns": ["ERROR"]}, name="nightly")
+    app = logged_in("admin", ADMIN_PASSWORD)
+    assert not app.exception
+    assert app.session_state["user"]["username"] == "admin"
+    assert app.title[0].value == "Jobs"
+    assert any("admin" in c.value for c in app.sidebar.caption)
+    table = app.dataframe[0].value
+    assert list(table["name"]) == ["nightly"]
+    assert list(table["job"]) == [f"job?id={job['id']}"]
+
+
+def test_a_wrong_password_stays_on_the_login_page(api_url: str, logged_in: LogIn) -> None:
+    app = logged_in("admin", "not the password")
+    assert "user" not in app.session_state
+    assert app.error[0].value == "Incorrect user name or password."
+
+
+def test_an_expired_session_leads_back_to_login(api_url: str, logged_in: LogIn) -> None:
+    with ApiClient(api_url) as api:
+        api.login("admin", ADMIN_PASSWORD)
+        api.create_user("alice", PASSWORD)
+    app = logged_in("alice", PASSWORD)
+    assert app.title[0].value == "Jobs"
+    app.session_state["api"].token = "expired"
+    app.run()
+    assert app.title[0].value == "FusionFlow"
+    assert app.info[0].value == "Your session has ended; please log in again."
