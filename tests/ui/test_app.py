@@ -81,7 +81,7 @@ def test_login_then_the_jobs_page(api_url: str, allowed: Path, logged_in: LogIn)
     assert any("admin" in c.value for c in app.sidebar.caption)
     table = app.dataframe[0].value
     assert list(table["name"]) == ["nightly"]
-    assert list(table["job"]) == [f"job?id={job['id']}"]
+    assert list(table["id"]) == [job["id"]]
 
 
 def test_a_wrong_password_stays_on_the_login_page(api_url: str, logged_in: LogIn) -> None:

@@ -19,8 +19,9 @@ else:
         st.Page(pages.notifications, title="Notifications", url_path="notifications"),
         st.Page(pages.settings, title="Settings", url_path="settings"),
     ]
-    if me["role"] == "admin":
+    if me["role"] == "admin":  # the API refuses users anyway; this keeps the page away
         entries.append(st.Page(pages.admin, title="Admin", url_path="admin"))
+    pages.PAGES.update({page.url_path: page for page in entries})
     navigation = st.navigation(entries)
     with st.sidebar:
         st.caption(f"Logged in as **{me['username']}** ({me['role']})")

@@ -20,6 +20,13 @@ BADGES = {
 # Artifacts up to this size are offered as downloads from the page.
 MAX_INLINE_DOWNLOAD = 64 << 20
 
+# The app's pages by url path, filled in by app.py: pages link to each other through it.
+PAGES: dict[str, Any] = {}
+
+
+def open_job(job_id: str) -> None:
+    st.switch_page(PAGES["job"], query_params={"id": job_id})
+
 
 def login() -> None:
     st.title("FusionFlow")
@@ -59,19 +66,25 @@ def jobs() -> None:
         page = session.call(api.jobs, limit=100, **filters)
         if page is None:
             return
-        st.caption(f"{page['total']} jobs")
+        st.caption(f"{page['total']} job" + ("" if page["total"] == 1 else "s"))
         rows = [_job_row(job) for job in page["items"]]
-        st.dataframe(
+        picked = st.dataframe(
             rows,
             hide_index=True,
             use_container_width=True,
             column_config={
-                "job": st.column_config.LinkColumn("Job", display_text=r"job\?id=(.*)$"),
+                "id": None,  # kept for the selection, not shown
                 "progress": st.column_config.ProgressColumn(
                     "Progress", min_value=0, max_value=100, format="%.0f%%"
                 ),
             },
+            on_select="rerun",
+            selection_mode="single-row",
+            key="jobs_table",
         )
+        st.caption("Select a row to open the job.")
+        if picked.selection.rows:
+            open_job(rows[picked.selection.rows[0]]["id"])
 
     table()
 
@@ -79,7 +92,7 @@ def jobs() -> None:
 def _job_row(job: dict[str, Any]) -> dict[str, Any]:
     throughput = job.get("throughput_bytes_s")
     return {
-        "job": f"job?id={job['id']}",
+        "id": job["id"],
         "name": job["name"],
         "status": job["status"],
         "pipeline": job["pipeline"],
@@ -105,6 +118,9 @@ def new_job() -> None:
     st.caption(pipeline["description"])
     form = forms.fields(pipeline["params_schema"])
     errors: dict[str, str] = st.session_state.get("form_errors", {})
+    message = st.session_state.pop("form_message", None)
+    if message:
+        st.error(message)
     values = {f.name: _widget(f, errors.get(f.name)) for f in form if not f.advanced}
     with st.expander("Advanced"):
         values |= {f.name: _widget(f, errors.get(f.name)) for f in form if f.advanced}
@@ -140,12 +156,13 @@ def new_job() -> None:
         try:
             job = api.submit(name, inputs, params, name=job_name)
         except ApiError as e:
+            # Shown beside the fields they name, on the form's next run.
             st.session_state.form_errors = e.field_errors()
-            st.error(e.message)
-            return
+            st.session_state.form_message = e.message
+            st.rerun()
         st.session_state.pop("form_errors", None)
         st.session_state.pop("upload_folder", None)
-        st.success(f"Job submitted: [{job['name']}](job?id={job['id']})")
+        open_job(job["id"])
 
 
 def _widget(f: forms.Field, error: str | None) -> Any:
@@ -226,19 +243,11 @@ def _results(job_id: str, found: dict[str, Any]) -> None:
     summary = session.call(api.summary, job_id) or {}
     st.header("Results")
     if found["pipeline"] == "grep":
-        st.metric("Matching lines", summary.get("matches", 0))
-        per_file = summary.get("files_with_matches") or summary.get("per_file") or {}
-        if isinstance(per_file, dict) and per_file:
-            st.bar_chart(per_file)
-        per_pattern = summary.get("per_pattern") or {}
-        if isinstance(per_pattern, dict) and per_pattern:
-            st.bar_chart(per_pattern)
-        head = session.call(api.head_of, job_id, "matches.txt", 16 << 10)
-        if head:
-            st.subheader("First matching lines")
-            st.code(head.decode(errors="replace").rsplit("\n", 1)[0] or "(none)")
-    else:
-        st.json(summary, expanded=False)
+        _grep_results(job_id, summary)
+    elif found["pipeline"] == "csv-aggregate":
+        _csv_results(job_id, summary)
+    with st.expander("summary.json"):
+        st.json(summary)
     errors = summary.get("errors") or []
     if errors:
         st.subheader(f"Files with errors ({len(errors)})")
@@ -251,6 +260,61 @@ def _results(job_id: str, found: dict[str, Any]) -> None:
             st.download_button(label, data=data, file_name=artifact["name"].rsplit("/", 1)[-1])
         else:
             st.write(f"{label}: from the API, `GET {artifact['download_url']}`")
+
+
+def _grep_results(job_id: str, summary: dict[str, Any]) -> None:
+    a, b, c = st.columns(3)
+    a.metric("Matching lines", summary.get("matches", 0))
+    b.metric("Files with matches", summary.get("files_matched", 0))
+    c.metric("Files searched", summary.get("files_scanned", 0))
+    per_file = summary.get("per_file") or {}
+    if per_file:
+        st.subheader("Matches per file")
+        st.bar_chart(per_file, horizontal=True)
+    output = summary.get("output", "matches.txt")
+    head = session.call(session.api().head_of, job_id, output, 16 << 10)
+    if head:
+        st.subheader("First matching lines")
+        st.code(head.decode(errors="replace").rsplit("\n", 1)[0] or "(none)", language=None)
+
+
+def _csv_results(job_id: str, summary: dict[str, Any]) -> None:
+    import csv
+    import io
+
+    a, b, c = st.columns(3)
+    a.metric("Rows", summary.get("rows", 0))
+    b.metric("Groups", summary.get("groups", 0))
+    c.metric("Bad rows", summary.get("bad_rows", 0))
+    head = session.call(
+        session.api().head_of, job_id, summary.get("output", "aggregate.csv"), 8 << 20
+    )
+    if head:
+        text = head.decode(errors="replace")
+        if len(head) == 8 << 20:  # cut at the last whole row
+            text = text.rsplit("\n", 1)[0]
+        rows = list(csv.DictReader(io.StringIO(text)))
+        st.subheader("Result")
+        st.dataframe(rows, hide_index=True, use_container_width=True)  # sortable by column
+        columns = list(rows[0]) if rows else []
+        group_by = summary.get("params", {}).get("group_by", [])
+        metrics = [c for c in columns if c not in group_by]
+        if rows and metrics:
+            metric = st.selectbox("Chart", metrics)
+            label = " / ".join(group_by) or "all"
+            chart = {" / ".join(r[g] for g in group_by) or "all": _number(r[metric]) for r in rows}
+            st.bar_chart(chart, x_label=label, y_label=metric, horizontal=True)
+    samples = summary.get("bad_row_samples") or []
+    if samples:
+        st.subheader("Bad rows (samples)")
+        st.code("\n".join(samples), language=None)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
 
 
 def _artifact_bytes(job_id: str, name: str) -> bytes:
@@ -270,7 +334,9 @@ def notifications() -> None:
         st.rerun()
     for note in page["items"]:
         marker = "" if note["read"] else "**new** · "
-        st.markdown(f"{marker}{note['message']} — [open](job?id={note['job_id']})")
+        st.markdown(f"{marker}{note['message']}")
+        if note["job_id"]:
+            st.page_link(PAGES["job"], label="Open the job", query_params={"id": note["job_id"]})
         for delivery in note["deliveries"]:
             st.caption(f"{delivery['channel']} to {delivery['target']}: {delivery['status']}")
     if not page["items"]:
