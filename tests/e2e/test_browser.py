@@ -89,3 +89,27 @@ def test_users_do_not_reach_the_admin_page(page: Any, site: Site) -> None:
     # The users table is a canvas grid: its cells are in the DOM for readers, not visible.
     page.locator("td", has_text="bob").first.wait_for(state="attached")
     shot(page, "08-admin")
+
+
+def test_the_csv_story_in_the_browser(page: Any, site: Site, tmp_path: Path) -> None:
+    sales = tmp_path / "sales"
+    sales.mkdir()
+    (sales / "jan.csv").write_text("region,amount\neu,3\nus,4\neu,5\n")
+    (sales / "feb.csv").write_text('region,amount\nus,10\n"broken,1\n')
+    log_in(page, site, "admin", ADMIN_PASSWORD)
+    page.get_by_role("link", name="New job").click()
+    page.get_by_role("heading", name="New job").wait_for()  # csv-aggregate is first
+    page.get_by_role("textbox", name="Group By").fill("region")
+    page.get_by_role("textbox", name="Metrics").fill("count\nsum:amount")
+    page.locator('input[type="file"]').set_input_files(sorted(str(p) for p in sales.iterdir()))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text(re.compile(r"^Uploaded to ")).wait_for()
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("100%").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Result", exact=True).wait_for()
+    page.get_by_text("Bad rows (samples)").wait_for()
+    page.get_by_text(re.compile(r"feb\.csv:3")).first.wait_for()
+    shot(page, "09-csv-job")
+    # The table shows the aggregate: eu 2 rows sum 8, us 2 rows sum 14.
+    for cell in ("eu", "us", "8", "14"):
+        page.locator("td", has_text=re.compile(f"^{cell}$")).first.wait_for(state="attached")

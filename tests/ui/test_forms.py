@@ -20,6 +20,11 @@ def test_grep_form_widgets_from_its_schema() -> None:
     )
     assert form["before_context"].kind == "optional_int"
     assert form["include"].advanced
+    assert form["context"].advanced
+    csv = {f.name: f for f in fields(pipelines.get("csv-aggregate").params_schema())}
+    assert not csv["group_by"].advanced
+    assert not csv["metrics"].advanced
+    assert csv["delimiter"].advanced
     assert form["format"].default == "text"
 
 

@@ -61,7 +61,9 @@ def _field(name: str, spec: dict[str, Any], required: bool) -> Field:
         help=spec.get("description", ""),
         default=default,
         required=required,
-        advanced=not required and (name in _SELECTION or kind not in ("bool", "choice")),
+        # Up front: what is required, switches, choices and lists (grep's patterns, csv's
+        # group_by and metrics); numbers, optional text and file selection are advanced.
+        advanced=not required and (name in _SELECTION or kind not in ("bool", "choice", "lines")),
         options=options,
         minimum=main.get("minimum"),
         maximum=main.get("maximum"),

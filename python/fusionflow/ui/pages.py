@@ -147,6 +147,14 @@ def new_job() -> None:
 
     params = forms.to_params(form, values)
     job_name = st.text_input("Job name (optional)")
+    with st.expander("Notify me for this job (overrides Settings)"):
+        notify_email = st.text_input("E-mail", key="notify_email")
+        notify_webhook = st.text_input("Webhook URL", key="notify_webhook")
+    notify = {
+        key: value
+        for key, value in (("email", notify_email), ("webhook_url", notify_webhook))
+        if value
+    }
     left, right = st.columns(2)
     if left.button("Preview", disabled=not inputs):
         found = session.call(api.preview, name, inputs, params)
@@ -154,7 +162,7 @@ def new_job() -> None:
             st.info(f"{found['files']} files, {_size(found['bytes'])}")
     if right.button("Submit", type="primary", disabled=not inputs):
         try:
-            job = api.submit(name, inputs, params, name=job_name)
+            job = api.submit(name, inputs, params, name=job_name, notify=notify or None)
         except ApiError as e:
             # Shown beside the fields they name, on the form's next run.
             st.session_state.form_errors = e.field_errors()
