@@ -9,6 +9,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 import fusionflow
+from fusionflow.api.security import AccessTokens
+from fusionflow.config import Settings
 from tests.api.conftest import submit_grep, wait_for
 from tests.jobs.helpers import SLOW_PATTERN, slow_corpus
 
@@ -42,6 +44,32 @@ def test_a_grep_job_runs_and_its_outputs_download(
     summary = client.get(f"{JOBS}/{job['id']}/summary", headers=alice).json()
     assert summary["matches"] == json.loads((expected / "summary.json").read_text())["matches"]
     missing = client.get(f"{JOBS}/{job['id']}/artifacts/nope.txt", headers=alice)
+    assert missing.status_code == 404
+
+
+def test_download_links_work_without_the_token_for_one_file_a_while(
+    client: TestClient, alice: dict[str, str], allowed: Path, api_settings: Settings
+) -> None:
+    job = wait_for(client, submit_grep(client, alice, [str(allowed / "logs")])["id"], alice)
+    made = client.post(f"{JOBS}/{job['id']}/links", json={"name": "matches.txt"}, headers=alice)
+    assert made.status_code == 200
+    assert made.json()["expires_in"] == 600
+    url = made.json()["url"]
+    plain = client.get(url)  # no Authorization header: what a browser's link does
+    assert plain.status_code == 200
+    with_token = client.get(f"{JOBS}/{job['id']}/artifacts/matches.txt", headers=alice)
+    assert plain.content == with_token.content
+    assert client.get(url, headers={"Range": "bytes=0-3"}).status_code == 206
+    token = url.split("link=")[1]
+    # Only that file, and never as a login token.
+    other = f"{JOBS}/{job['id']}/artifacts/report.txt?link={token}"
+    assert client.get(other).status_code == 401
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    expired = AccessTokens(api_settings.secret_key or "", 60).issue_link(
+        job["owner_id"], datetime.now(UTC), f"{job['id']}/matches.txt", -1
+    )
+    assert client.get(f"{JOBS}/{job['id']}/artifacts/matches.txt?link={expired}").status_code == 401
+    missing = client.post(f"{JOBS}/{job['id']}/links", json={"name": "nope"}, headers=alice)
     assert missing.status_code == 404
 
 

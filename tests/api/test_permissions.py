@@ -45,6 +45,7 @@ ROUTES = [
     ("GET", "/api/v1/jobs/{job_id}/summary", "owner"),
     ("GET", "/api/v1/jobs/{job_id}/artifacts", "owner"),
     ("GET", "/api/v1/jobs/{job_id}/artifacts/{name}", "owner"),
+    ("POST", "/api/v1/jobs/{job_id}/links", "owner"),
     ("GET", "/api/v1/notifications", "user"),
     ("POST", "/api/v1/notifications/read-all", "user"),
     ("POST", "/api/v1/notifications/{notification_id}/read", "owner"),
@@ -101,8 +102,9 @@ def test_other_users_resources_are_404(
         ],
     }
     owner_routes = [(m, p) for m, p, who in ROUTES if who == "owner"]
+    body = {"name": "matches.txt"}  # for the routes that take one
     for method, path in owner_routes:
-        response = client.request(method, _fill(path, **ids), headers=bob)
+        response = client.request(method, _fill(path, **ids), headers=bob, json=body)
         assert response.status_code == 404, (method, path, response.text)
     # Admins reach every job (read-only routes here; the rest have their own tests).
     for method, path in owner_routes:

@@ -68,3 +68,14 @@ def test_admin_calls(api: ApiClient) -> None:
     prefs = {"email": "ops@example.org", "min_duration_s": 60.0}
     assert api.set_notify_prefs(prefs) == {**prefs, "webhook_url": None}
     assert api.notify_prefs()["email"] == "ops@example.org"
+
+
+def test_download_links_stream_without_a_token(api: ApiClient, allowed: Path) -> None:
+    job = api.submit("grep", [str(allowed / "logs")], {"patterns": ["ERROR"]})
+    list(api.events(job["id"]))
+    link = api.download_link(job["id"], "matches.txt")
+    anonymous = api.http.get(link)  # no Authorization header
+    out = io.BytesIO()
+    api.download(job["id"], "matches.txt", out)
+    assert anonymous.status_code == 200
+    assert anonymous.content == out.getvalue()

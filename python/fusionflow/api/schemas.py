@@ -88,6 +88,15 @@ class Artifact(BaseModel):
     download_url: str
 
 
+class LinkRequest(Body):
+    name: str = Field(min_length=1, max_length=1000, description="The output's name.")
+
+
+class DownloadLink(BaseModel):
+    url: str = Field(description="Relative to the API's address; works without a token.")
+    expires_in: int = Field(description="Seconds the link works.")
+
+
 class Problem(BaseModel):
     """Every error: ``{"detail": ...}``."""
 

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -72,18 +73,45 @@ class AccessTokens:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def claims(self, token: str) -> tuple[int, int] | None:
-        """The user id a valid, unexpired token names and that user's ``incarnation``;
-        None for anything else."""
+        """The user id a valid, unexpired login token names and that user's
+        ``incarnation``; None for anything else (download links included)."""
+        claims = self._decode(token)
+        if claims is None or "file" in claims:
+            return None
+        return int(claims["sub"]), int(claims["usr"])
+
+    def issue_link(self, user_id: int, user_since: datetime, file: str, ttl_s: int) -> str:
+        """A token that lets a browser fetch one file (``job/name``) for a short while,
+        without the user's bearer token (a plain link cannot send headers)."""
+        now = datetime.now(UTC)
+        claims = {
+            "sub": str(user_id),
+            "usr": incarnation(user_since),
+            "file": file,
+            "iat": now,
+            "exp": now + timedelta(seconds=ttl_s),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+
+    def link_claims(self, token: str, file: str) -> tuple[int, int] | None:
+        """The user id and incarnation of a valid link token for exactly ``file``."""
+        claims = self._decode(token)
+        if claims is None or claims.get("file") != file:
+            return None
+        return int(claims["sub"]), int(claims["usr"])
+
+    def _decode(self, token: str) -> dict[str, Any] | None:
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 self._key,
                 algorithms=[ALGORITHM],
                 options={"require": ["exp", "iat", "sub", "usr"]},
             )
-            return int(claims["sub"]), int(claims["usr"])
+            int(claims["sub"]), int(claims["usr"])
         except (jwt.InvalidTokenError, ValueError, TypeError):
             return None
+        return claims
 
 
 def incarnation(created_at: datetime) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from fusionflow.accounts import TOKEN_PREFIX, Accounts, UserInfo
@@ -69,6 +69,27 @@ def current_user(services: ServicesDep, token: Annotated[str | None, Depends(_be
 
 
 CurrentUser = Annotated[UserInfo, Depends(current_user)]
+
+
+def artifact_reader(
+    services: ServicesDep,
+    job_id: str,
+    name: str,
+    token: Annotated[str | None, Depends(_bearer)],
+    link: Annotated[str | None, Query(description="A download link's token (no header).")] = None,
+) -> UserInfo:
+    """The caller of a download: the bearer token's user, or the user a link was made
+    for (for this one file only, until it expires)."""
+    if link is None:
+        return current_user(services, token)
+    claims = services.tokens.link_claims(link, f"{job_id}/{name}")
+    user = services.accounts.active_user(claims[0]) if claims else None
+    if user is None or claims is None or claims[1] != incarnation(user.created_at):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired link")
+    return user
+
+
+ArtifactReader = Annotated[UserInfo, Depends(artifact_reader)]
 
 
 async def admin_user(user: CurrentUser) -> UserInfo:

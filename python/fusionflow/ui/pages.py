@@ -266,8 +266,10 @@ def _results(job_id: str, found: dict[str, Any]) -> None:
         if artifact["size"] <= MAX_INLINE_DOWNLOAD:
             data = _artifact_bytes(job_id, artifact["name"])
             st.download_button(label, data=data, file_name=artifact["name"].rsplit("/", 1)[-1])
-        else:
-            st.write(f"{label}: from the API, `GET {artifact['download_url']}`")
+        else:  # streamed by the API straight to the browser, through a short-lived link
+            link = session.call(session.api().download_link, job_id, artifact["name"])
+            if link:
+                st.link_button(label, session.public_api_url() + link)
 
 
 def _grep_results(job_id: str, summary: dict[str, Any]) -> None:

@@ -24,6 +24,12 @@ def api() -> ApiClient:
     return client
 
 
+def public_api_url() -> str:
+    """The API's address as the browser sees it (``FUSIONFLOW_PUBLIC_API_URL``), for
+    download links; by default the address the UI itself uses."""
+    return os.environ.get("FUSIONFLOW_PUBLIC_API_URL") or str(api().http.base_url).rstrip("/")
+
+
 def user() -> dict[str, Any] | None:
     found: dict[str, Any] | None = st.session_state.get("user")
     return found

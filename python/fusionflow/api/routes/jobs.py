@@ -19,10 +19,11 @@ from starlette.concurrency import run_in_threadpool
 
 from fusionflow import storage
 from fusionflow.access import check_inputs
-from fusionflow.api.schemas import Artifact, NewJob, Timestamp
+from fusionflow.api.schemas import Artifact, DownloadLink, LinkRequest, NewJob, Timestamp
 from fusionflow.api.services import (
     API_PREFIX,
     MAX_ID,
+    ArtifactReader,
     CurrentUser,
     Services,
     ServicesDep,
@@ -32,6 +33,9 @@ from fusionflow.jobs import ArtifactInfo, ArtifactNotFound, JobInfo, JobNotFound
 from fusionflow.jobs.views import InputsPreview, SortKey
 
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
+
+# How long a download link works.
+LINK_TTL_S = 600
 
 # How often an event stream looks at the job, and how long it may stay silent.
 EVENTS_POLL_S = 0.5
@@ -194,7 +198,7 @@ def artifacts(job_id: str, user: CurrentUser, services: ServicesDep) -> list[Art
         307: {"description": "S3 storage: a presigned download link."},
     },
 )
-def download(job_id: str, name: str, user: CurrentUser, services: ServicesDep) -> Response:
+def download(job_id: str, name: str, user: ArtifactReader, services: ServicesDep) -> Response:
     """The file, streamed (``Range`` requests supported); from S3 storage a redirect to
     a presigned link, so the bytes do not pass through the API."""
     found = services.jobs.artifact(job_id, name, visible_to=visible_to(user))
@@ -210,6 +214,18 @@ def download(job_id: str, name: str, user: CurrentUser, services: ServicesDep) -
         media_type=found.content_type,
         filename=name.rsplit("/", 1)[-1],
     )
+
+
+@router.post("/{job_id}/links", response_model=DownloadLink)
+def link(job_id: str, body: LinkRequest, user: CurrentUser, services: ServicesDep) -> DownloadLink:
+    """A link that downloads one output without the bearer token, for a short while (a
+    browser's plain link cannot send the header; the file then streams, with Range)."""
+    found = services.jobs.artifact(job_id, body.name, visible_to=visible_to(user))
+    token = services.tokens.issue_link(
+        user.id, user.created_at, f"{job_id}/{found.name}", LINK_TTL_S
+    )
+    url = f"{API_PREFIX}/jobs/{job_id}/artifacts/{quote(found.name)}?link={token}"
+    return DownloadLink(url=url, expires_in=LINK_TTL_S)
 
 
 def _artifact(job_id: str, found: ArtifactInfo) -> Artifact:
