@@ -79,3 +79,13 @@ def test_download_links_stream_without_a_token(api: ApiClient, allowed: Path) ->
     api.download(job["id"], "matches.txt", out)
     assert anonymous.status_code == 200
     assert anonymous.content == out.getvalue()
+
+
+def test_uploads_report_their_progress(api: ApiClient) -> None:
+    reports: list[tuple[int, int]] = []
+    data = [("a.log", io.BytesIO(b"a" * 300_000)), ("b.log", io.BytesIO(b"b" * 100_000))]
+    items = api.upload(data, lambda sent, total: reports.append((sent, total)))
+    assert [i["size"] for i in items] == [300_000, 100_000]
+    assert reports[-1] == (400_000, 400_000)
+    assert len(reports) > 2  # several steps, not one at the end
+    assert [sent for sent, _ in reports] == sorted(sent for sent, _ in reports)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import httpx
@@ -211,9 +211,15 @@ class ApiClient:
 
     # -- uploads -------------------------------------------------------------------------
 
-    def upload(self, files: Sequence[tuple[str, IO[bytes]]]) -> list[dict[str, Any]]:
-        """Upload ``(name, file)`` pairs in one batch; returns the stored items."""
-        parts = [("files", (name, data)) for name, data in files]
+    def upload(
+        self,
+        files: Sequence[tuple[str, IO[bytes]]],
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Upload ``(name, file)`` pairs in one batch; returns the stored items.
+        ``on_progress(sent, total)`` is called as the bytes go out."""
+        counter = _Progress(sum(_length(data) for _, data in files), on_progress)
+        parts = [("files", (name, _Counted(data, counter))) for name, data in files]
         return list(self._call("POST", "/uploads", files=parts))
 
     def uploads(self) -> list[dict[str, Any]]:
@@ -244,6 +250,42 @@ class ApiClient:
 
     def delete_user(self, user_id: int) -> None:
         self._call("DELETE", f"/users/{user_id}")
+
+
+class _Progress:
+    def __init__(self, total: int, report: Callable[[int, int], None] | None) -> None:
+        self.total, self.sent, self.report = total, 0, report
+
+    def add(self, n: int) -> None:
+        self.sent += n
+        if self.report is not None:
+            self.report(self.sent, self.total)
+
+
+class _Counted:
+    """A file whose reads are counted (httpx streams the multipart body from it)."""
+
+    def __init__(self, data: IO[bytes], progress: _Progress) -> None:
+        self._data = data
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._data.read(size)
+        self._progress.add(len(chunk))
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._data.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._data.tell()
+
+
+def _length(data: IO[bytes]) -> int:
+    here = data.tell()
+    end = data.seek(0, 2)
+    data.seek(here)
+    return end - here
 
 
 def _raise_for(response: httpx.Response) -> None:

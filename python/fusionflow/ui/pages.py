@@ -131,8 +131,14 @@ def new_job() -> None:
     if source == "Upload files":
         uploaded = st.file_uploader("Files", accept_multiple_files=True)
         if uploaded and st.button("Upload"):
-            with st.spinner(f"Uploading {len(uploaded)} files…"):
-                items = session.call(api.upload, [(f.name, f) for f in uploaded])
+            bar = st.progress(0.0, text=f"Uploading {len(uploaded)} files")
+
+            def sent(done: int, total: int) -> None:
+                bar.progress(
+                    done / total if total else 1.0, text=f"{_size(done)} of {_size(total)}"
+                )
+
+            items = session.call(api.upload, [(f.name, f) for f in uploaded], sent)
             if items:
                 st.session_state.upload_folder = items[0]["url"].rsplit("/", 1)[0]
         if st.session_state.get("upload_folder"):
