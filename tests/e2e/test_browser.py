@@ -36,6 +36,7 @@ def test_the_grep_story_in_the_browser(page: Any, site: Site, tmp_path: Path) ->
     page.get_by_role("textbox", name="Patterns *").fill("ERROR\nFATAL")
     logs = sorted(p for p in EXAMPLES.rglob("*") if p.is_file())
     page.locator('input[type="file"]').set_input_files([str(p) for p in logs])
+    page.get_by_text(logs[-1].name).first.wait_for()  # in the uploader: ready to send
     page.get_by_role("button", name="Upload", exact=True).click()
     uploaded = page.get_by_text(re.compile(r"^Uploaded to "))
     uploaded.wait_for()
@@ -48,10 +49,11 @@ def test_the_grep_story_in_the_browser(page: Any, site: Site, tmp_path: Path) ->
     page.get_by_text("completed").first.wait_for()
     page.get_by_text("grep job").first.wait_for()  # the completion toast
     page.get_by_role("heading", name="Results").wait_for()
+    page.get_by_text("Matching lines per pattern").wait_for()
     page.get_by_text("First matching lines").wait_for()
     page.get_by_text(re.compile(r":\d+:.*ERROR")).first.wait_for()  # path:line:text
+    page.get_by_role("button", name=re.compile(r"^matches\.txt")).wait_for()
     shot(page, "04-job-completed")
-    assert page.get_by_role("button", name=re.compile(r"^matches\.txt")).is_visible()
 
     # The browser cannot save files here; fetch what the download button serves from
     # the API, and compare it with the CLI's output on the same uploaded files.
@@ -102,6 +104,7 @@ def test_the_csv_story_in_the_browser(page: Any, site: Site, tmp_path: Path) -> 
     page.get_by_role("textbox", name="Group By").fill("region")
     page.get_by_role("textbox", name="Metrics").fill("count\nsum:amount")
     page.locator('input[type="file"]').set_input_files(sorted(str(p) for p in sales.iterdir()))
+    page.get_by_text("jan.csv").wait_for()  # in the uploader: ready to send
     page.get_by_role("button", name="Upload", exact=True).click()
     page.get_by_text(re.compile(r"^Uploaded to ")).wait_for()
     page.get_by_role("button", name="Submit").click()

@@ -32,6 +32,7 @@ def test_run_returns_the_summary_and_writes_summary_json(logs: Path, tmp_path: P
         assert field in summary
     assert (summary["matches"], summary["files_matched"], summary["files_scanned"]) == (2, 1, 2)
     assert summary["per_file"] == {str(logs / "app" / "a.log"): 2}
+    assert summary["per_pattern"] == {"ERROR": 1, "FATAL": 1}
 
 
 def test_context_and_jsonl(logs: Path, tmp_path: Path) -> None:

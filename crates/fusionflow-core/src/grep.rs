@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use grep_matcher::Matcher;
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{
     BinaryDetection, LineIter, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch,
@@ -136,6 +137,16 @@ impl GrepOptions {
                 None => Error::invalid("patterns", reason),
             }
         })?;
+        // Counting lines per pattern needs each pattern alone; only matched lines are
+        // tried, so the cost follows the matches, not the bytes. Not with invert: the
+        // selected lines match no pattern.
+        let each = if self.invert {
+            Vec::new()
+        } else {
+            self.patterns.iter().map(|p| builder.build(p)).collect::<Result<Vec<_>, _>>().map_err(
+                |e| Error::invalid("patterns", e.to_string().lines().last().unwrap_or_default()),
+            )?
+        };
         let binary = match self.binary {
             BinaryPolicy::Skip => BinaryDetection::quit(0),
             BinaryPolicy::Text => BinaryDetection::none(),
@@ -149,7 +160,7 @@ impl GrepOptions {
             .max_matches(self.max_matches_per_file)
             .binary_detection(binary)
             .heap_limit(Some(self.max_line_bytes));
-        Ok(Grep { matcher, searcher, options: self.clone() })
+        Ok(Grep { matcher, each, searcher, options: self.clone() })
     }
 }
 
@@ -157,6 +168,8 @@ impl GrepOptions {
 #[derive(Clone, Debug)]
 pub struct Grep {
     matcher: RegexMatcher,
+    /// One matcher per pattern, in order, for the per-pattern counts.
+    each: Vec<RegexMatcher>,
     // A builder, not a `Searcher`: searchers hold per-thread buffers.
     searcher: SearcherBuilder,
     options: GrepOptions,
@@ -219,6 +232,9 @@ pub struct GrepSummary {
     pub elapsed_s: f64,
     /// Selected lines per file, for files with any.
     pub per_file: BTreeMap<String, u64>,
+    /// Matching lines per pattern (a line matching two patterns counts for both);
+    /// empty with `invert`.
+    pub per_pattern: BTreeMap<String, u64>,
     /// Files that failed, with the reason.
     pub errors: Vec<FileError>,
     /// Files not searched because they contain NUL bytes.
@@ -292,6 +308,7 @@ pub fn concat_parts(parts: &[PathBuf], output: &Path, separate_groups: bool) -> 
 struct FileResult {
     output: SpillBuffer,
     matches: u64,
+    per_pattern: Vec<u64>,
     bytes_searched: u64,
     status: Status,
 }
@@ -360,7 +377,7 @@ impl Grep {
         budget: &Arc<Budget>,
         progress: &Progress,
     ) -> FileResult {
-        let mut sink = FileSink::new(&file.path, format, SpillBuffer::new(budget));
+        let mut sink = FileSink::new(&file.path, format, SpillBuffer::new(budget), &self.each);
         let outcome = read::open(&file.path, progress)
             .and_then(|reader| self.searcher.build().search_reader(matcher, reader, &mut sink));
         let status = match outcome {
@@ -372,6 +389,7 @@ impl Grep {
                 Some(offset) if self.options.binary == BinaryPolicy::Skip => {
                     sink.output.clear();
                     sink.matches = 0;
+                    sink.per_pattern.fill(0);
                     Status::Binary(offset)
                 }
                 _ => Status::Searched,
@@ -380,6 +398,7 @@ impl Grep {
         FileResult {
             output: sink.output,
             matches: sink.matches,
+            per_pattern: sink.per_pattern,
             bytes_searched: sink.bytes_searched,
             status,
         }
@@ -398,6 +417,7 @@ fn describe_error(err: &io::Error, max_line_bytes: usize) -> String {
 /// Writes results in input order and tallies the summary.
 struct OrderedWriter<'a, W> {
     files: &'a [InputFile],
+    patterns: &'a [String],
     out: &'a mut W,
     pending: BTreeMap<usize, FileResult>,
     next: usize,
@@ -409,11 +429,12 @@ struct OrderedWriter<'a, W> {
 }
 
 impl<'a, W: Write> OrderedWriter<'a, W> {
-    fn new(files: &'a [InputFile], request: &GrepRequest, out: &'a mut W) -> Self {
+    fn new(files: &'a [InputFile], request: &'a GrepRequest, out: &'a mut W) -> Self {
         let options = &request.grep;
         let has_context = options.before_context > 0 || options.after_context > 0;
         OrderedWriter {
             files,
+            patterns: &options.patterns,
             out,
             pending: BTreeMap::new(),
             next: 0,
@@ -465,6 +486,9 @@ impl<'a, W: Write> OrderedWriter<'a, W> {
             summary.matches += result.matches;
             summary.per_file.insert(name(), result.matches);
         }
+        for (pattern, count) in self.patterns.iter().zip(&result.per_pattern) {
+            *summary.per_pattern.entry(pattern.clone()).or_default() += count;
+        }
         if result.output.is_empty() {
             return Ok(());
         }
@@ -488,8 +512,11 @@ impl<'a, W: Write> OrderedWriter<'a, W> {
 }
 
 /// Receives one file's search results.
-struct FileSink {
+struct FileSink<'m> {
     output: SpillBuffer,
+    /// Each pattern's matcher, and how many matched lines each matched.
+    each: &'m [RegexMatcher],
+    per_pattern: Vec<u64>,
     /// Scratch space for one output record.
     record: Vec<u8>,
     path_bytes: Vec<u8>,
@@ -500,10 +527,17 @@ struct FileSink {
     binary_offset: Option<u64>,
 }
 
-impl FileSink {
-    fn new(path: &Path, format: OutputFormat, output: SpillBuffer) -> Self {
+impl<'m> FileSink<'m> {
+    fn new(
+        path: &Path,
+        format: OutputFormat,
+        output: SpillBuffer,
+        each: &'m [RegexMatcher],
+    ) -> Self {
         FileSink {
             output,
+            each,
+            per_pattern: vec![0; each.len()],
             record: Vec::new(),
             path_bytes: path_bytes(path),
             path_text: path.to_string_lossy().into_owned(),
@@ -524,6 +558,12 @@ impl FileSink {
         for (i, line) in LineIter::new(b'\n', bytes).enumerate() {
             let number = first_line.unwrap_or(0) + i as u64;
             let line = line.strip_suffix(b"\n").unwrap_or(line);
+            if kind == Kind::Match {
+                for (matcher, count) in self.each.iter().zip(&mut self.per_pattern) {
+                    // A matcher that fails on a line counts nothing for it.
+                    *count += u64::from(matcher.is_match(line).unwrap_or(false));
+                }
+            }
             match self.format {
                 OutputFormat::Text => {
                     // One write per record: the output buffer's bookkeeping is per write.
@@ -570,7 +610,7 @@ struct Record<'a> {
     kind: Kind,
 }
 
-impl Sink for FileSink {
+impl Sink for FileSink<'_> {
     type Error = io::Error;
 
     fn matched(&mut self, _: &Searcher, mat: &SinkMatch<'_>) -> io::Result<bool> {

@@ -108,6 +108,10 @@ def finalize(
     )
     merged: dict[str, Any] = {key: sum(s[key] for s in summaries) for key in _SUMS}
     merged["per_file"] = {path: n for s in summaries for path, n in s["per_file"].items()}
+    merged["per_pattern"] = {
+        pattern: sum(s["per_pattern"].get(pattern, 0) for s in summaries)
+        for pattern in dict.fromkeys(p for s in summaries for p in s["per_pattern"])
+    }
     for key in _LISTS:
         merged[key] = [item for s in summaries for item in s[key]]
     merged["output"] = name

@@ -283,6 +283,10 @@ def _grep_results(job_id: str, summary: dict[str, Any]) -> None:
     a.metric("Matching lines", summary.get("matches", 0))
     b.metric("Files with matches", summary.get("files_matched", 0))
     c.metric("Files searched", summary.get("files_scanned", 0))
+    per_pattern = summary.get("per_pattern") or {}
+    if per_pattern:
+        st.subheader("Matching lines per pattern")
+        st.bar_chart(per_pattern, horizontal=True)
     per_file = summary.get("per_file") or {}
     if per_file:
         st.subheader("Matches per file")

@@ -31,6 +31,22 @@ fn finds_every_pattern_and_writes_grep_hn_lines() {
 }
 
 #[test]
+fn counts_matching_lines_per_pattern() {
+    let dir = Dir::new();
+    dir.write("a.log", LOG);
+    dir.write("b.log", "ERROR and FATAL on one line\n");
+    let (summary, _) = dir.run(&dir.request(&["ERROR", "FATAL", "absent"]));
+    let per_pattern: Vec<(&str, u64)> =
+        summary.per_pattern.iter().map(|(p, n)| (p.as_str(), *n)).collect();
+    // A line with both patterns counts for both; the lines themselves are counted once.
+    assert_eq!(per_pattern, [("ERROR", 3), ("FATAL", 2), ("absent", 0)]);
+    assert_eq!(summary.matches, 4);
+    let mut inverted = dir.request(&["ERROR"]);
+    inverted.grep.invert = true;
+    assert!(dir.run(&inverted).0.per_pattern.is_empty(), "invert selects no pattern's lines");
+}
+
+#[test]
 fn ignore_case_word_fixed_strings_invert_and_max_matches() {
     let dir = Dir::new();
     dir.write("a.log", LOG);
