@@ -100,3 +100,60 @@ def test_an_expired_session_leads_back_to_login(api_url: str, logged_in: LogIn) 
     app.run()
     assert app.title[0].value == "FusionFlow"
     assert app.info[0].value == "Your session has ended; please log in again."
+
+
+def test_the_new_job_form_comes_from_the_schema_and_shows_api_errors_by_the_field(
+    api_url: str, allowed: Path, logged_in: LogIn
+) -> None:
+    app = logged_in("admin", ADMIN_PASSWORD)
+    page = AppTest.from_function(_new_job_page, default_timeout=30)
+    page.session_state["api"] = app.session_state["api"]
+    page.session_state["user"] = app.session_state["user"]
+    page.run()
+    assert page.title[0].value == "New job"
+    assert page.selectbox[0].value == "csv-aggregate"
+    page.selectbox[0].select("grep").run()
+    labels = [t.label for t in page.text_area]
+    assert "Patterns *" in labels
+    page.radio[0].set_value("Server folder").run()
+    folder = next(t for t in page.text_input if t.label == "Server folder")
+    folder.input(str(allowed / "logs")).run()
+    submit = next(b for b in page.button if b.label == "Submit")
+    submit.click().run()  # no patterns: the API's 422 names the field
+    assert page.session_state["form_errors"] == {"patterns": "Field required"}
+    assert "invalid parameter `patterns`" in page.error[0].value
+    assert any(e.value == "Field required" for e in page.error)
+    page.session_state["api"].close()
+
+
+def _new_job_page() -> None:
+    from fusionflow.ui import pages
+
+    pages.new_job()
+
+
+def test_the_admin_page_manages_users_and_refuses_users(api_url: str, logged_in: LogIn) -> None:
+    admin = logged_in("admin", ADMIN_PASSWORD)
+    page = AppTest.from_function(_admin_page, default_timeout=30)
+    page.session_state["api"] = admin.session_state["api"]
+    page.session_state["user"] = admin.session_state["user"]
+    page.run()
+    new_user = {t.label: t for t in page.text_input}
+    new_user["User name"].input("carol")
+    new_user["Password"].input(PASSWORD)
+    next(b for b in page.button if b.label == "Create").click().run()
+    assert page.success[0].value == "Created carol."
+    assert "carol" in list(page.dataframe[0].value["username"])
+
+    carol = logged_in("carol", PASSWORD)
+    refused = AppTest.from_function(_admin_page, default_timeout=30)
+    refused.session_state["api"] = carol.session_state["api"]
+    refused.session_state["user"] = carol.session_state["user"]
+    refused.run()
+    assert refused.error[0].value == "admins only"  # the API decides, not the page
+
+
+def _admin_page() -> None:
+    from fusionflow.ui import pages
+
+    pages.admin()

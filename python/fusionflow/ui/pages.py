@@ -409,6 +409,9 @@ def settings() -> None:
 
 def admin() -> None:
     st.title("Admin")
+    done = st.session_state.pop("admin_done", None)
+    if done:
+        st.success(done)
     api = session.api()
     users = session.call(api.users)
     if users is None:
@@ -424,8 +427,8 @@ def admin() -> None:
     if right.button("Apply"):
         changed = session.call(api.update_user, target["id"], role=role, active=active)
         if changed is not None:
-            st.success(f"{chosen} updated.")
-            st.rerun()
+            st.session_state.admin_done = f"{chosen} updated."
+            st.rerun()  # the table above shows the change
     st.subheader("New user")
     with st.form("new_user", clear_on_submit=True):
         username = st.text_input("User name")
@@ -435,7 +438,8 @@ def admin() -> None:
     if created:
         made = session.call(api.create_user, username, password, new_role)
         if made is not None:
-            st.success(f"Created {made['username']}.")
+            st.session_state.admin_done = f"Created {made['username']}."
+            st.rerun()
 
 
 def _size(n: int) -> str:
