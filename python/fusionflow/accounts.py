@@ -108,9 +108,9 @@ class Accounts:
         with self.db.reading() as session:
             return UserInfo.model_validate(self._find_id(session, user_id))
 
-    def count(self) -> int:
+    def has_users(self) -> bool:
         with self.db.reading() as session:
-            return len(session.scalars(select(User.id).limit(1)).all())
+            return session.scalar(select(User.id).limit(1)) is not None
 
     def update(
         self,
@@ -143,13 +143,13 @@ class Accounts:
     def ensure_admin(self, password: str | None, username: str = "admin") -> str | None:
         """On a database without users, create an admin. Returns the password when it
         was generated here (to be shown once), None otherwise."""
-        if self.count():
+        if self.has_users():
             return None
         generated = None if password else secrets.token_urlsafe(12)
         try:
             self.create(username, password or generated or "", "admin")
         except InvalidParameter:
-            if self.count():  # another server process created it first
+            if self.has_users():  # another server process created it first
                 return None
             raise
         return generated

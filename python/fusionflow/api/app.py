@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -133,7 +133,7 @@ def ensure_first_admin(settings: Settings, accounts: Accounts) -> None:
         )
 
 
-def _responder(code: int):  # type: ignore[no-untyped-def]
+def _responder(code: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def respond(request: Request, error: Exception) -> JSONResponse:
         return JSONResponse({"detail": one_line(error)}, status_code=code)
 

@@ -54,11 +54,7 @@ def current_user(services: ServicesDep, token: Annotated[str | None, Depends(_be
     if token and token.startswith(TOKEN_PREFIX):
         user = services.accounts.user_for_token(token)
     elif token:
-        claims = services.tokens.claims(token)
-        if claims is not None:
-            user = services.accounts.active_user(claims[0])
-            if user is not None and claims[1] != incarnation(user.created_at):
-                user = None  # made for a deleted user whose id now names someone else
+        user = _user_of(services, services.tokens.claims(token))
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -82,11 +78,19 @@ def artifact_reader(
     for (for this one file only, until it expires)."""
     if link is None:
         return current_user(services, token)
-    claims = services.tokens.link_claims(link, f"{job_id}/{name}")
-    user = services.accounts.active_user(claims[0]) if claims else None
-    if user is None or claims is None or claims[1] != incarnation(user.created_at):
+    user = _user_of(services, services.tokens.link_claims(link, f"{job_id}/{name}"))
+    if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired link")
     return user
+
+
+def _user_of(services: Services, claims: tuple[int, int] | None) -> UserInfo | None:
+    """The active user a token's (id, incarnation) names; None for a token made for a
+    deleted user whose id (SQLite reuses the highest) now names someone else."""
+    if claims is None:
+        return None
+    user = services.accounts.active_user(claims[0])
+    return user if user is not None and claims[1] == incarnation(user.created_at) else None
 
 
 ArtifactReader = Annotated[UserInfo, Depends(artifact_reader)]

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,6 +81,11 @@ class Database:
         status polls never queue behind job updates; it must not write."""
         with self._readers.begin() as session:
             yield session
+
+    def ping(self) -> None:
+        """One round trip to the database (raises when it does not answer)."""
+        with self.reading() as session:
+            session.execute(text("SELECT 1"))
 
     def after_fork(self) -> None:
         """Drop connections inherited over a fork (Celery's prefork pool)."""

@@ -64,17 +64,13 @@ class JobService:
         validated = pipelines.get(pipeline).validate(params or {})
         if not inputs:
             raise InvalidParameter("invalid parameter `inputs`: at least one input is required")
-        _no_nul(
-            name=name,
-            inputs=list(inputs),
-            params=validated.model_dump(mode="json"),
-            notify=dict(notify or {}),
-        )
+        params_json = validated.model_dump(mode="json")
+        _no_nul(name=name, inputs=list(inputs), params=params_json, notify=dict(notify or {}))
         job = Job(
             owner_id=owner_id,
             name=(name.strip() or _default_name(pipeline, inputs))[:200],
             pipeline=pipeline,
-            params=validated.model_dump(mode="json"),
+            params=params_json,
             inputs=[str(i) for i in inputs],
             notify=dict(notify or {}),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import streamlit as st
@@ -299,9 +301,6 @@ def _grep_results(job_id: str, summary: dict[str, Any]) -> None:
 
 
 def _csv_results(job_id: str, summary: dict[str, Any]) -> None:
-    import csv
-    import io
-
     a, b, c = st.columns(3)
     a.metric("Rows", summary.get("rows", 0))
     b.metric("Groups", summary.get("groups", 0))
@@ -338,8 +337,6 @@ def _number(text: str) -> float:
 
 
 def _artifact_bytes(job_id: str, name: str) -> bytes:
-    import io
-
     out = io.BytesIO()
     session.call(session.api().download, job_id, name, out)
     return out.getvalue()

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from fusionflow import _core, storage
 from fusionflow.api.schemas import Check, Readiness
@@ -50,8 +49,7 @@ def _check(probe: Callable[[Services], None], services: Services) -> Check:
 
 
 def _database(services: Services) -> None:
-    with services.db.reading() as session:
-        session.execute(text("SELECT 1"))
+    services.db.ping()
 
 
 def _storage(services: Services) -> None:
