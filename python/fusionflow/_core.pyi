@@ -15,6 +15,7 @@ __all__ = [
     "csv_aggregate",
     "grep",
     "list_files",
+    "resize_images",
     "storage_configure",
     "storage_delete_prefix",
     "storage_get_bytes",
@@ -83,6 +84,20 @@ def csv_aggregate(
     exact: bool = False,
     save_partial_to: str | PathLike[str] | None = None,
     partials: Sequence[str | PathLike[str]] | None = None,
+    threads: int = 0,
+    progress: Progress | None = None,
+) -> str: ...
+def resize_images(
+    inputs: Sequence[str | PathLike[str]],
+    output_dir: str | PathLike[str],
+    options: str,
+    *,
+    roots: Sequence[str | PathLike[str]] = ...,
+    include: Sequence[str] = ...,
+    exclude: Sequence[str] = ...,
+    hidden: bool = False,
+    follow_symlinks: bool = False,
+    exact: bool = False,
     threads: int = 0,
     progress: Progress | None = None,
 ) -> str: ...

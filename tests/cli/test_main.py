@@ -149,3 +149,33 @@ def test_csv_aggregate_from_the_command_line(tmp_path: Path) -> None:
     bad = fusionflow_cli("run", "csv-aggregate", tmp_path / "in", "-m", "avg:qty", "-o", tmp_path)
     assert bad.returncode == 2
     assert "error: invalid parameter `metrics`" in bad.stderr
+
+
+def test_resize_images_from_the_command_line(tmp_path: Path) -> None:
+    from tests.pipelines.images import quadrants
+
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    quadrants(1200, 800).save(tmp_path / "in" / "sub" / "a.jpg")
+    (tmp_path / "in" / "notes.txt").write_text("hello")
+    out = tmp_path / "out"
+    done = fusionflow_cli(
+        "run", "resize-images", tmp_path / "in", "-W", "300", "-H", "300",
+        "--mode", "fill", "--format", "webp", "-q", "70", "-o", out, "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["files_resized"], len(summary["errors"])) == (1, 1)
+    assert summary["params"]["quality"] == 70
+    (entry,) = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert (entry["output"], entry["new_width"], entry["new_height"]) == ("sub/a.webp", 300, 300)
+    assert (out / "sub" / "a.webp").read_bytes()[8:12] == b"WEBP"
+    plain = fusionflow_cli("run", "resize-images", tmp_path / "in", "-W", "100", "-o", out)
+    assert "1 of 2 images resized" in plain.stderr
+    assert "warning: 1 file with errors; see summary.json" in plain.stderr
+    bad = fusionflow_cli(
+        "run", "resize-images", tmp_path / "in", "--mode", "fill", "-W", "9", "-o", out
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "error: invalid parameter `params`: mode 'fill' needs both max_width and max_height"
+    )

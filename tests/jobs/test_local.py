@@ -393,3 +393,28 @@ def test_job_metrics_count_submissions_outcomes_shards_and_bytes(
     assert value("fusionflow_bytes_processed_total", pipeline="grep") == (
         before["bytes"] + done.bytes_total
     )
+
+
+def test_resize_job_matches_an_in_process_run(executor: LocalExecutor, tmp_path: Path) -> None:
+    from tests.pipelines.images import quadrants
+
+    photos = tmp_path / "photos"
+    for i, name in enumerate(["a/1.jpg", "a/2.png", "b/3.jpg", "b/c/4.webp", "5.gif"]):
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        quadrants(320 + 16 * i, 240).save(photos / name)
+    (photos / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    params = {"max_width": 100, "max_height": 100, "format": "webp"}
+    info = executor.jobs.submit("resize-images", [str(photos)], params)
+    done = executor.jobs.wait(info.id, timeout=60)
+    assert done.status == "completed", done.error
+    assert done.shards_total == 3  # shard_files=2: the thumbnails come from three shards
+
+    expected = fusionflow.run("resize-images", [str(photos)], params, tmp_path / "run")
+    output = local_path(done.output_url)
+    thumbnails = ["a/1.webp", "a/2.webp", "b/3.webp", "b/c/4.webp", "5.webp"]
+    same_outputs(output, tmp_path / "run", ["manifest.jsonl", *thumbnails])
+    summary = json.loads((output / "summary.json").read_text())
+    assert comparable(summary) == comparable(expected)
+    assert (summary["files_total"], summary["files_resized"]) == (6, 5)
+    assert [Path(e["path"]).name for e in summary["errors"]] == ["broken.jpg"]
+    assert not (output.parent.parent / "work" / info.id).exists()  # the parts are gone

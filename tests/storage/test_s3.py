@@ -253,3 +253,33 @@ def test_listing_errors_while_planning_are_retried(
         assert done.error is not None
         assert done.error.startswith(f"planning: s3://{bucket}/in/: ")
         assert done.error.endswith("(after 3 attempts)")
+
+
+def test_a_resize_job_reads_photos_from_s3_and_writes_thumbnails_there(
+    settings: Settings, s3_endpoint: str, s3_client: Any, bucket: str, db: Database, tmp_path: Path
+) -> None:
+    from tests.pipelines.images import quadrants
+
+    photos = tmp_path / "photos"
+    for name in ["2024/a.jpg", "2024/b.png", "2025/c.jpg"]:
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        quadrants(400, 300).save(photos / name)
+    upload_tree(s3_client, bucket, photos, "in/photos")
+    on_s3 = s3_settings(settings, s3_endpoint, storage_url=f"s3://{bucket}/fusionflow")
+    executor = LocalExecutor(db, on_s3).start()
+    try:
+        params = {"max_width": 80, "format": "jpeg"}
+        job = executor.jobs.submit("resize-images", [f"s3://{bucket}/in/photos"], params)
+        done = executor.jobs.wait(job.id, timeout=120)
+    finally:
+        executor.close()
+    assert done.status == "completed", done.error
+    expected = fusionflow.run("resize-images", [str(photos)], params, tmp_path / "run")
+    assert expected["files_resized"] == 3
+    for name in ["2024/a.jpg", "2024/b.jpg", "2025/c.jpg"]:
+        thumb = _core.storage_get_bytes(f"{done.output_url}/{name}")
+        assert thumb == (tmp_path / "run" / name).read_bytes(), name
+    manifest = _core.storage_get_bytes(f"{done.output_url}/manifest.jsonl").decode()
+    assert [json.loads(line)["input"] for line in manifest.splitlines()] == [
+        f"s3://{bucket}/in/photos/{name}" for name in ["2024/a.jpg", "2024/b.png", "2025/c.jpg"]
+    ]

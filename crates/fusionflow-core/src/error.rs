@@ -64,3 +64,13 @@ impl Error {
 
 /// The core crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A file that could not be processed, or not to the end: reported in the
+/// run's summary while the run goes on. What was read before the error is kept.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileError {
+    /// The file.
+    pub path: String,
+    /// What went wrong.
+    pub error: String,
+}

@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use crate::spill::{Budget, SpillBuffer};
 use crate::walk::{InputFile, Skipped, WalkOptions};
+pub use crate::FileError;
 use crate::{read, thread_pool, Error, Progress, Result};
 
 /// What to do with files that contain NUL bytes.
@@ -190,15 +191,6 @@ pub struct GrepRequest {
     pub format: OutputFormat,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
-}
-
-/// A file that could not be searched, or not to the end.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FileError {
-    /// The file.
-    pub path: String,
-    /// What went wrong. Matches found before the error are kept.
-    pub error: String,
 }
 
 /// A file skipped under [`BinaryPolicy::Skip`].

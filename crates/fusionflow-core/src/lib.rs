@@ -27,13 +27,15 @@
 pub mod csv;
 mod error;
 pub mod grep;
+pub mod mirror;
 mod progress;
 pub mod read;
+pub mod resize;
 mod spill;
 pub mod store;
 pub mod walk;
 
-pub use error::{Error, Result};
+pub use error::{Error, FileError, Result};
 pub use progress::{Progress, Snapshot};
 
 use std::sync::Arc;

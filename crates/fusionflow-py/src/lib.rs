@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use fusionflow_core::csv::{AggregateOptions, AggregateRequest, Metric, OnBadRows, Op};
 use fusionflow_core::grep::{BinaryPolicy, GrepOptions, GrepRequest, OutputFormat};
+use fusionflow_core::resize::ResizeRequest;
 use fusionflow_core::walk::WalkOptions;
 use fusionflow_core::{Error, Progress};
 use pyo3::create_exception;
@@ -290,6 +291,48 @@ fn concat_parts(
         .map_err(|e| to_py(&e))
 }
 
+/// Writes a thumbnail of every image under `inputs` into `output_dir`, the
+/// input trees mirrored, and `manifest.jsonl`; returns the summary as JSON.
+/// `options` is the JSON of `fusionflow.pipelines.resize_images`' parameters
+/// (without the file selection); `roots` names the trees to mirror when
+/// `inputs` are a shard's exact files.
+#[pyfunction]
+#[pyo3(signature = (
+    inputs, output_dir, options, *, roots=vec![], include=vec![], exclude=vec![], hidden=false,
+    follow_symlinks=false, exact=false, threads=0, progress=None,
+))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+fn resize_images(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    output_dir: PathBuf,
+    options: &str,
+    roots: Vec<PathBuf>,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    hidden: bool,
+    follow_symlinks: bool,
+    exact: bool,
+    threads: usize,
+    progress: Option<&PyProgress>,
+) -> PyResult<String> {
+    let request = ResizeRequest {
+        inputs,
+        roots,
+        walk: WalkOptions { include, exclude, hidden, follow_symlinks, exact },
+        options: parse_options(options)?,
+        output_dir,
+        threads,
+    };
+    run_detached(py, progress, |progress| fusionflow_core::resize::run(&request, progress))
+}
+
+/// Parses a kernel's options from the JSON of its validated parameters.
+fn parse_options<T: serde::de::DeserializeOwned>(json: &str) -> PyResult<T> {
+    serde_json::from_str(json)
+        .map_err(|e| InvalidParameter::new_err(format!("invalid parameter `params`: {e}")))
+}
+
 /// Runs `work` with the GIL released and returns its summary as JSON.
 fn run_detached<T: serde::Serialize + Send>(
     py: Python<'_>,
@@ -314,6 +357,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(csv_aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(list_files, m)?)?;
     m.add_function(wrap_pyfunction!(concat_parts, m)?)?;
+    m.add_function(wrap_pyfunction!(resize_images, m)?)?;
     storage::register(m)?;
     Ok(())
 }

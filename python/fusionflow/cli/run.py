@@ -144,6 +144,62 @@ def csv_aggregate(inputs: tuple[str, ...], output: str, as_json: bool, **options
     _warn_skips(summary)
 
 
+@run.command("resize-images")
+@click.option("-W", "--max-width", type=int, help="Largest output width in pixels.")
+@click.option("-H", "--max-height", type=int, help="Largest output height in pixels.")
+@click.option(
+    "--mode",
+    type=click.Choice(["fit", "fill", "exact"]),
+    default="fit",
+    show_default=True,
+    help="fit: inside the box; fill: the box, centre cropped; exact: the box, stretched.",
+)
+@click.option("--upscale", is_flag=True, help="Enlarge images smaller than the box.")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["same", "jpeg", "png", "webp"]),
+    default="same",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("-q", "--quality", type=int, default=85, show_default=True, help="JPEG/WebP quality.")
+@click.option("--keep-metadata", is_flag=True, help="Keep EXIF and ICC profile (JPEG, PNG).")
+@click.option(
+    "--max-pixels",
+    type=int,
+    default=100_000_000,
+    show_default=True,
+    help="Refuse larger images before decoding them.",
+)
+@click.option(
+    "--filter",
+    "filter_",
+    type=click.Choice(["lanczos3", "mitchell", "catmull-rom", "bilinear", "nearest"]),
+    default="lanczos3",
+    show_default=True,
+    help="Resampling filter.",
+)
+@_inputs_and_outputs
+def resize_images(
+    inputs: tuple[str, ...], output: str, as_json: bool, format_: str, filter_: str, **options: Any
+) -> None:
+    """Write thumbnails of JPEG/PNG/WebP/GIF/TIFF/BMP images, mirroring the input trees."""
+    params = {**_as_lists(options), "format": format_, "filter": filter_}
+    params = {k: v for k, v in params.items() if v is not None}
+    summary = _run_with_progress("resize-images", list(inputs), params, output)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(
+        f"{summary['files_resized']} of {summary['files_total']} images resized "
+        f"({_size(summary['bytes_in'])} -> {_size(summary['bytes_out'])} in "
+        f"{summary['elapsed_s']:.2f} s) -> {output}/{summary['manifest']}",
+        err=True,
+    )
+    _warn_skips(summary)
+
+
 def _report_grep(summary: dict[str, Any], output: str) -> None:
     click.echo(
         f"{summary['matches']} matching lines in {summary['files_matched']} of "

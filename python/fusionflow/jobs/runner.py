@@ -45,6 +45,7 @@ class _Claim:
     pipeline: str
     params: dict[str, Any]
     files: list[str]
+    inputs: list[str]  # the job's
     attempt: int
 
 
@@ -178,7 +179,7 @@ class JobRunner:
                 ),
                 storage.writable_dir(part_url) as part,
             ):
-                summary = pipeline.run_shard(claim.files, params, part, progress)
+                summary = pipeline.run_shard(claim.files, params, part, progress, claim.inputs)
         except Cancelled:
             self._after_cancel(job_id, index, claim.shard_id, worker)
             return
@@ -255,6 +256,7 @@ class JobRunner:
                 pipeline=job.pipeline,
                 params=dict(job.params),
                 files=[path for path, _ in shard.inputs],
+                inputs=[str(i) for i in job.inputs],
                 attempt=shard.attempts,
             )
 

@@ -27,6 +27,7 @@ __all__ = ["Pipeline", "get", "names", "run_pipeline"]
 _MODULES = {
     "csv-aggregate": "fusionflow.pipelines.csv_aggregate",
     "grep": "fusionflow.pipelines.grep",
+    "resize-images": "fusionflow.pipelines.resize_images",
 }
 
 

@@ -41,6 +41,8 @@ class FileSelection(BaseModel):
 
 
 Execute = Callable[[list[str], Any, Path, Progress | None], dict[str, Any]]
+# (a shard's exact files, params, its part dir, progress, the job's inputs) -> its summary
+RunShard = Callable[[list[str], Any, Path, Progress | None, list[str]], dict[str, Any]]
 Finalize = Callable[[list[Path], list[dict[str, Any]], Any, Path], dict[str, Any]]
 
 
@@ -53,8 +55,9 @@ class Pipeline:
     params_model: type[BaseModel]
     # (inputs, validated params, output dir, progress) -> summary fields
     execute: Execute
-    # A job's shard: (exactly these files, params, the shard's part dir, progress) -> its summary
-    run_shard: Execute
+    # A job's shard: exactly these files, in order. The job's inputs name the trees that
+    # pipelines writing one output per input mirror.
+    run_shard: RunShard
     # (part dirs and shard summaries in shard order, params, output dir) -> summary fields;
     # writes the same outputs as ``execute`` over all the shards' files would.
     finalize: Finalize
@@ -66,7 +69,8 @@ class Pipeline:
         except ValidationError as e:
             first = e.errors()[0]
             field = ".".join(str(part) for part in first["loc"]) or "params"
-            raise InvalidParameter(f"invalid parameter `{field}`: {first['msg']}") from None
+            message = first["msg"].removeprefix("Value error, ")  # a model validator's
+            raise InvalidParameter(f"invalid parameter `{field}`: {message}") from None
 
     def params_schema(self) -> dict[str, Any]:
         """The JSON Schema of the parameters."""

@@ -82,7 +82,11 @@ PARTIAL = "partial.json"
 
 
 def run_shard(
-    files: list[str], params: CsvAggregateParams, part: Path, progress: _core.Progress | None
+    files: list[str],
+    params: CsvAggregateParams,
+    part: Path,
+    progress: _core.Progress | None,
+    _roots: list[str],
 ) -> dict[str, Any]:
     """Aggregate one shard's files into ``part/partial.json`` (a mergeable state)."""
     summary_json = _core.csv_aggregate(

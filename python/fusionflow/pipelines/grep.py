@@ -77,7 +77,11 @@ def execute(
 
 
 def run_shard(
-    files: list[str], params: GrepParams, part: Path, progress: _core.Progress | None
+    files: list[str],
+    params: GrepParams,
+    part: Path,
+    progress: _core.Progress | None,
+    _roots: list[str],
 ) -> dict[str, Any]:
     """Search one shard's files (exactly those, in order) into ``part``."""
     return execute(files, params, part, progress, exact=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 import streamlit as st
@@ -21,6 +22,9 @@ BADGES = {
 }
 # Artifacts up to this size are offered as downloads from the page.
 MAX_INLINE_DOWNLOAD = 64 << 20
+# Jobs with one output per input (thumbnails) have thousands of files: list and show a few.
+MAX_LISTED_DOWNLOADS = 50
+GALLERY_SIZE = 12
 
 # The app's pages by url path, filled in by app.py: pages link to each other through it.
 PAGES: dict[str, Any] = {}
@@ -262,6 +266,8 @@ def _results(job_id: str, found: dict[str, Any]) -> None:
         _grep_results(job_id, summary)
     elif found["pipeline"] == "csv-aggregate":
         _csv_results(job_id, summary)
+    elif found["pipeline"] == "resize-images":
+        _resize_results(job_id, summary)
     with st.expander("summary.json"):
         st.json(summary)
     errors = summary.get("errors") or []
@@ -269,7 +275,15 @@ def _results(job_id: str, found: dict[str, Any]) -> None:
         st.subheader(f"Files with errors ({len(errors)})")
         st.dataframe(errors, hide_index=True)
     st.subheader("Downloads")
-    for artifact in session.call(api.artifacts, job_id) or []:
+    artifacts = session.call(api.artifacts, job_id) or []
+    # The job's own files (summary, report, manifest) before the trees of per-input outputs.
+    artifacts.sort(key=lambda a: ("/" in a["name"], a["name"]))
+    if len(artifacts) > MAX_LISTED_DOWNLOADS:  # thumbnails: thousands of outputs
+        st.caption(
+            f"{len(artifacts)} files; the first {MAX_LISTED_DOWNLOADS} are listed. "
+            "The API lists them all: GET /api/v1/jobs/{id}/artifacts."
+        )
+    for artifact in artifacts[:MAX_LISTED_DOWNLOADS]:
         label = f"{artifact['name']} ({_size(artifact['size'])})"
         if artifact["size"] <= MAX_INLINE_DOWNLOAD:
             data = _artifact_bytes(job_id, artifact["name"])
@@ -327,6 +341,38 @@ def _csv_results(job_id: str, summary: dict[str, Any]) -> None:
     if samples:
         st.subheader("Bad rows (samples)")
         st.code("\n".join(samples), language=None)
+
+
+def _resize_results(job_id: str, summary: dict[str, Any]) -> None:
+    a, b, c = st.columns(3)
+    a.metric("Thumbnails", summary.get("files_resized", 0))
+    b.metric("Files with errors", len(summary.get("errors") or []))
+    c.metric("Size", f"{_size(summary.get('bytes_in', 0))} → {_size(summary.get('bytes_out', 0))}")
+    head = session.call(
+        session.api().head_of, job_id, summary.get("manifest", "manifest.jsonl"), 1 << 20
+    )
+    if not head:
+        return
+    lines = head.decode(errors="replace").split("\n")[:-1]  # the last may be cut
+    rows = [json.loads(line) for line in lines]
+    st.subheader("Thumbnails")
+    gallery = rows[:GALLERY_SIZE]
+    for start in range(0, len(gallery), 4):
+        for column, row in zip(st.columns(4), gallery[start : start + 4], strict=False):
+            column.image(_artifact_bytes(job_id, row["output"]), caption=row["output"])
+    st.dataframe(
+        [
+            {
+                "output": r["output"],
+                "size": f"{r['width']}x{r['height']} → {r['new_width']}x{r['new_height']}",
+                "format": f"{r['format']} → {r['output_format']}",
+                "bytes": f"{_size(r['bytes_in'])} → {_size(r['bytes_out'])}",
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        use_container_width=True,
+    )
 
 
 def _number(text: str) -> float:

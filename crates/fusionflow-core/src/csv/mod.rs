@@ -29,6 +29,7 @@ pub use profile::{ColumnProfile, ColumnReport};
 use records::{Buffers, Record, Records};
 
 use crate::walk::{InputFile, Skipped, WalkOptions};
+pub use crate::FileError;
 use crate::{read, thread_pool, Error, Progress, Result};
 
 /// An aggregate function.
@@ -350,15 +351,6 @@ pub struct AggregateRequest {
     pub output_dir: PathBuf,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
-}
-
-/// A file that could not be read, or not to the end.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileError {
-    /// The file.
-    pub path: String,
-    /// What went wrong. Rows read before the error are kept.
-    pub error: String,
 }
 
 /// The result of a run: the contents of `summary.json`.

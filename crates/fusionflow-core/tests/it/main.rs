@@ -5,4 +5,5 @@
 
 mod csv;
 mod grep;
+mod resize;
 mod testutil;
