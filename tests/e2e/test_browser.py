@@ -116,3 +116,33 @@ def test_the_csv_story_in_the_browser(page: Any, site: Site, tmp_path: Path) -> 
     # The table shows the aggregate: eu 2 rows sum 8, us 2 rows sum 14.
     for cell in ("eu", "us", "8", "14"):
         page.locator("td", has_text=re.compile(f"^{cell}$")).first.wait_for(state="attached")
+
+
+def test_the_photos_story_in_the_browser(page: Any, site: Site, tmp_path: Path) -> None:
+    from tests.pipelines.images import quadrants
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        quadrants(900 + 100 * i, 600).save(photos / f"holiday-{i}.jpg")
+    log_in(page, site, "admin", ADMIN_PASSWORD)
+    page.get_by_role("link", name="New job").click()
+    page.get_by_role("heading", name="New job").wait_for()
+    page.get_by_role("combobox", name="Pipeline").click()
+    page.get_by_role("option", name="resize-images").click()
+    page.get_by_role("spinbutton", name="Max Width").fill("240")
+    page.get_by_role("spinbutton", name="Max Width").press("Enter")
+    page.locator('input[type="file"]').set_input_files(sorted(str(p) for p in photos.iterdir()))
+    page.get_by_text("holiday-2.jpg").wait_for()  # in the uploader: ready to send
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text(re.compile(r"^Uploaded to ")).wait_for()
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("100%").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Thumbnails").wait_for()
+    gallery = page.locator('[data-testid="stImage"] img')
+    gallery.nth(2).wait_for()
+    assert gallery.count() == 3
+    widths = sorted(gallery.nth(i).evaluate("img => img.naturalWidth") for i in range(3))
+    assert widths == [240, 240, 240]
+    page.locator("td", has_text="1000x600 → 240x144").first.wait_for(state="attached")
+    shot(page, "10-photos-job")

@@ -47,3 +47,16 @@ def test_values_become_minimal_params_the_api_accepts() -> None:
     params = to_params(csv_form, {"group_by": "region", "metrics": "sum:amount", "delimiter": ""})
     assert params == {"group_by": ["region"], "metrics": ["sum:amount"]}
     csv.validate(params)
+
+
+def test_a_thumbnails_size_is_asked_up_front() -> None:
+    resize = pipelines.get("resize-images")
+    form = {f.name: f for f in fields(resize.params_schema())}
+    assert form["max_width"].kind == form["max_height"].kind == "optional_int"
+    assert not form["max_width"].advanced
+    assert not form["max_height"].advanced
+    assert form["quality"].advanced
+    assert form["mode"].options == ["fit", "fill", "exact"]
+    params = to_params(list(form.values()), {"max_width": 200, "max_height": None, "mode": "fit"})
+    assert params == {"max_width": 200}
+    resize.validate(params)

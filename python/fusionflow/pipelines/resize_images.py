@@ -13,14 +13,28 @@ from fusionflow import _core
 from fusionflow.pipelines.base import FileSelection, Pipeline
 
 MANIFEST = "manifest.jsonl"
+# Optional, yet what a form asks first (the UI's forms read this mark).
+_UP_FRONT: dict[str, Any] = {"x-primary": True}
 Side = int | None
 
 
 class ResizeParams(FileSelection):
     """Parameters of ``resize-images``."""
 
-    max_width: Side = Field(None, ge=1, le=65_535, description="Largest output width in pixels.")
-    max_height: Side = Field(None, ge=1, le=65_535, description="Largest output height in pixels.")
+    max_width: Side = Field(
+        None,
+        ge=1,
+        le=65_535,
+        description="Largest output width in pixels.",
+        json_schema_extra=_UP_FRONT,
+    )
+    max_height: Side = Field(
+        None,
+        ge=1,
+        le=65_535,
+        description="Largest output height in pixels.",
+        json_schema_extra=_UP_FRONT,
+    )
     mode: Literal["fit", "fill", "exact"] = Field(
         "fit",
         description="'fit': inside the box, keeping the aspect ratio; 'fill': exactly the box, "

@@ -11,6 +11,8 @@ Kind = Literal["bool", "int", "float", "choice", "text", "lines", "optional_int"
 
 # Shown first and open; the rest go into an "Advanced" section.
 _SELECTION = {"include", "exclude", "hidden", "follow_symlinks"}
+# A params model's mark for an optional parameter that belongs up front anyway.
+PRIMARY = "x-primary"
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,12 @@ def _field(name: str, spec: dict[str, Any], required: bool) -> Field:
         help=spec.get("description", ""),
         default=default,
         required=required,
-        # Up front: what is required, switches, choices and lists (grep's patterns, csv's
-        # group_by and metrics); numbers, optional text and file selection are advanced.
-        advanced=not required and (name in _SELECTION or kind not in ("bool", "choice", "lines")),
+        # Up front: what is required or marked primary (a thumbnail's size), switches,
+        # choices and lists (grep's patterns, csv's group_by and metrics); other numbers,
+        # optional text and file selection are advanced.
+        advanced=not required
+        and not spec.get(PRIMARY)
+        and (name in _SELECTION or kind not in ("bool", "choice", "lines")),
         options=options,
         minimum=main.get("minimum"),
         maximum=main.get("maximum"),
