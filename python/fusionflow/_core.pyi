@@ -13,9 +13,11 @@ __all__ = [
     "__version__",
     "concat_parts",
     "csv_aggregate",
+    "extract_text",
     "grep",
     "list_files",
     "resize_images",
+    "serve_extract_worker",
     "storage_configure",
     "storage_delete_prefix",
     "storage_get_bytes",
@@ -101,6 +103,22 @@ def resize_images(
     threads: int = 0,
     progress: Progress | None = None,
 ) -> str: ...
+def extract_text(
+    inputs: Sequence[str | PathLike[str]],
+    output_dir: str | PathLike[str],
+    options: str,
+    *,
+    roots: Sequence[str | PathLike[str]] = ...,
+    include: Sequence[str] = ...,
+    exclude: Sequence[str] = ...,
+    hidden: bool = False,
+    follow_symlinks: bool = False,
+    exact: bool = False,
+    threads: int = 0,
+    worker_command: Sequence[str] = ...,
+    progress: Progress | None = None,
+) -> str: ...
+def serve_extract_worker() -> None: ...
 def list_files(
     inputs: Sequence[str | PathLike[str]],
     *,

@@ -179,3 +179,26 @@ def test_resize_images_from_the_command_line(tmp_path: Path) -> None:
     assert bad.stderr.strip() == (
         "error: invalid parameter `params`: mode 'fill' needs both max_width and max_height"
     )
+
+
+def test_extract_text_from_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.html").write_text("<p>Hello &amp; welcome</p>")
+    (tmp_path / "in" / "b.txt").write_text("plain")
+    (tmp_path / "in" / "c.pdf").write_bytes(b"%PDF-1.4 broken")
+    out = tmp_path / "out"
+    done = fusionflow_cli("run", "extract-text", tmp_path / "in", "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert "2 of 3 documents extracted" in done.stderr
+    assert "warning: 1 file with errors; see summary.json" in done.stderr
+    assert (out / "a.html.txt").read_text() == "Hello & welcome\n"
+    only = fusionflow_cli(
+        "run", "extract-text", tmp_path / "in", "--formats", "html", "--in-process",
+        "-o", tmp_path / "only", "--json",
+    )  # fmt: skip
+    summary = json.loads(only.stdout)
+    assert (summary["files_extracted"], summary["files_not_selected"]) == (1, 2)
+    assert summary["isolated"] is False
+    bad = fusionflow_cli("run", "extract-text", tmp_path / "in", "--formats", "pptx", "-o", out)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: invalid parameter `formats.0`")

@@ -418,3 +418,26 @@ def test_resize_job_matches_an_in_process_run(executor: LocalExecutor, tmp_path:
     assert (summary["files_total"], summary["files_resized"]) == (6, 5)
     assert [Path(e["path"]).name for e in summary["errors"]] == ["broken.jpg"]
     assert not (output.parent.parent / "work" / info.id).exists()  # the parts are gone
+
+
+def test_extract_job_matches_an_in_process_run(executor: LocalExecutor, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "a.html").write_text("<h1>Title</h1><p>body &amp; soul</p>")
+    (docs / "b.md").write_text("# Notes\n\nsome words\n")
+    (docs / "sub" / "c.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (docs / "sub" / "d.bin").write_bytes(b"\x00\x01binary")
+    (docs / "sub" / "e.txt").write_text("last one")
+    info = executor.jobs.submit("extract-text", [str(docs)], {})
+    done = executor.jobs.wait(info.id, timeout=60)
+    assert done.status == "completed", done.error
+    assert done.shards_total == 3
+
+    expected = fusionflow.run("extract-text", [str(docs)], {}, tmp_path / "run")
+    output = local_path(done.output_url)
+    texts = ["a.html.txt", "b.md.txt", "sub/c.txt.txt", "sub/e.txt.txt"]
+    same_outputs(output, tmp_path / "run", ["documents.jsonl", *texts])
+    summary = json.loads((output / "summary.json").read_text())
+    assert comparable(summary) == comparable(expected)
+    assert (summary["files_extracted"], len(summary["errors"])) == (4, 1)
+    assert (output / "sub" / "c.txt.txt").read_text() == "café"

@@ -26,6 +26,7 @@
 
 pub mod csv;
 mod error;
+pub mod extract;
 pub mod grep;
 pub mod mirror;
 mod progress;
@@ -69,4 +70,16 @@ pub(crate) fn write_atomically(
     drop(out);
     temp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// Runs `work`, turning a panic (a third-party decoder or parser failing on a
+/// hostile file) into its message, so that it costs one file, not the run.
+pub(crate) fn catch_panic<T>(work: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into())
+    })
 }

@@ -68,6 +68,13 @@ pub fn open(path: &Path, progress: &Progress) -> io::Result<Box<dyn Read + Send>
     })
 }
 
+/// Reads a whole file (local or an object URL) through [`open`].
+pub fn read_all(path: &Path, progress: &Progress) -> io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    open(path, progress)?.read_to_end(&mut data)?;
+    Ok(data)
+}
+
 /// The error a reader returns once its run is cancelled.
 pub fn cancelled_error() -> io::Error {
     io::Error::other(Cancelled)

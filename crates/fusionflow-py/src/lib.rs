@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use fusionflow_core::csv::{AggregateOptions, AggregateRequest, Metric, OnBadRows, Op};
+use fusionflow_core::extract::ExtractRequest;
 use fusionflow_core::grep::{BinaryPolicy, GrepOptions, GrepRequest, OutputFormat};
 use fusionflow_core::resize::ResizeRequest;
 use fusionflow_core::walk::WalkOptions;
@@ -327,6 +328,54 @@ fn resize_images(
     run_detached(py, progress, |progress| fusionflow_core::resize::run(&request, progress))
 }
 
+/// Writes the text of every document under `inputs` into `output_dir` (one
+/// `.txt` per input, the trees mirrored) and `documents.jsonl`; returns the
+/// summary as JSON. `options` is the JSON of
+/// `fusionflow.pipelines.extract_text`' parameters; `worker_command` starts a
+/// parser process (`serve_extract_worker`).
+#[pyfunction]
+#[pyo3(signature = (
+    inputs, output_dir, options, *, roots=vec![], include=vec![], exclude=vec![], hidden=false,
+    follow_symlinks=false, exact=false, threads=0, worker_command=vec![], progress=None,
+))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+fn extract_text(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    output_dir: PathBuf,
+    options: &str,
+    roots: Vec<PathBuf>,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    hidden: bool,
+    follow_symlinks: bool,
+    exact: bool,
+    threads: usize,
+    worker_command: Vec<String>,
+    progress: Option<&PyProgress>,
+) -> PyResult<String> {
+    let request = ExtractRequest {
+        inputs,
+        roots,
+        walk: WalkOptions { include, exclude, hidden, follow_symlinks, exact },
+        options: parse_options(options)?,
+        output_dir,
+        threads,
+        worker_command,
+    };
+    run_detached(py, progress, |progress| fusionflow_core::extract::run(&request, progress))
+}
+
+/// The parser process of `extract_text`: answers on stdout what stdin asks,
+/// until stdin closes.
+#[pyfunction]
+fn serve_extract_worker(py: Python<'_>) -> PyResult<()> {
+    py.detach(|| {
+        fusionflow_core::extract::worker::serve(std::io::stdin().lock(), std::io::stdout().lock())
+    })
+    .map_err(|e| PyOSError::new_err(e.to_string()))
+}
+
 /// Parses a kernel's options from the JSON of its validated parameters.
 fn parse_options<T: serde::de::DeserializeOwned>(json: &str) -> PyResult<T> {
     serde_json::from_str(json)
@@ -358,6 +407,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(list_files, m)?)?;
     m.add_function(wrap_pyfunction!(concat_parts, m)?)?;
     m.add_function(wrap_pyfunction!(resize_images, m)?)?;
+    m.add_function(wrap_pyfunction!(extract_text, m)?)?;
+    m.add_function(wrap_pyfunction!(serve_extract_worker, m)?)?;
     storage::register(m)?;
     Ok(())
 }

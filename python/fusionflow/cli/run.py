@@ -200,6 +200,47 @@ def resize_images(
     _warn_skips(summary)
 
 
+@run.command("extract-text")
+@click.option(
+    "--formats",
+    help="Only these formats, comma-separated: pdf,docx,odt,html,text (default: all).",
+)
+@click.option(
+    "--timeout", "timeout_s", type=float, default=60.0, show_default=True,
+    help="Seconds one file may take to parse.",
+)  # fmt: skip
+@click.option(
+    "--in-process", is_flag=True, help="Parse in this process (faster start; no time limit)."
+)
+@_inputs_and_outputs
+def extract_text(
+    inputs: tuple[str, ...],
+    output: str,
+    as_json: bool,
+    formats: str | None,
+    in_process: bool,
+    **options: Any,
+) -> None:
+    """Extract the text of PDF, DOCX, ODT, HTML and text files (one .txt per document)."""
+    params = {
+        **_as_lists(options),
+        "formats": [f.strip() for f in (formats or "").split(",") if f.strip()],
+        "isolate": not in_process,
+    }
+    summary = _run_with_progress("extract-text", list(inputs), params, output)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    pages = f", {summary['pages']} PDF pages" if summary["pages"] else ""
+    click.echo(
+        f"{summary['files_extracted']} of {summary['files_total']} documents extracted"
+        f"{pages} ({summary['characters']} characters in {summary['elapsed_s']:.2f} s) "
+        f"-> {output}/{summary['documents']}",
+        err=True,
+    )
+    _warn_skips(summary)
+
+
 def _report_grep(summary: dict[str, Any], output: str) -> None:
     click.echo(
         f"{summary['matches']} matching lines in {summary['files_matched']} of "

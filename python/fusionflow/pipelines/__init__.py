@@ -26,6 +26,7 @@ __all__ = ["Pipeline", "get", "names", "run_pipeline"]
 # name -> module defining PIPELINE
 _MODULES = {
     "csv-aggregate": "fusionflow.pipelines.csv_aggregate",
+    "extract-text": "fusionflow.pipelines.extract_text",
     "grep": "fusionflow.pipelines.grep",
     "resize-images": "fusionflow.pipelines.resize_images",
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -11,6 +10,7 @@ from pydantic import Field, model_validator
 
 from fusionflow import _core
 from fusionflow.pipelines.base import FileSelection, Pipeline
+from fusionflow.pipelines.per_file import gather_parts, merge_summaries
 
 MANIFEST = "manifest.jsonl"
 # Optional, yet what a form asks first (the UI's forms read this mark).
@@ -114,23 +114,9 @@ def finalize(
     parts: list[Path], summaries: list[dict[str, Any]], params: ResizeParams, output: Path
 ) -> dict[str, Any]:
     """Move the shards' thumbnails into ``output`` and join their manifests in order."""
-    for part in parts:
-        for path in sorted(part.rglob("*")):
-            if path.is_file() and path.relative_to(part).as_posix() != MANIFEST:
-                target = output / path.relative_to(part)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(path, target)
-    _core.concat_parts([part / MANIFEST for part in parts], output / MANIFEST)
-    merged: dict[str, Any] = {key: sum(s[key] for s in summaries) for key in _SUMS}
-    formats: dict[str, int] = {}
-    for s in summaries:
-        for name, count in s["formats"].items():
-            formats[name] = formats.get(name, 0) + count
-    merged["formats"] = formats
-    merged["errors"] = [e for s in summaries for e in s["errors"]]
-    merged["skipped"] = [e for s in summaries for e in s["skipped"]]
+    gather_parts(parts, output, MANIFEST)
+    merged = merge_summaries(summaries, _SUMS, counts=("formats",))
     merged["manifest"] = MANIFEST
-    merged["threads"] = max((s["threads"] for s in summaries), default=0)
     return merged
 
 

@@ -12,9 +12,8 @@ mod encode;
 pub mod geometry;
 mod jpeg_meta;
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::panic::{self, AssertUnwindSafe};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -181,7 +180,7 @@ pub struct ResizeSummary {
     /// Bytes of the thumbnails written.
     pub bytes_out: u64,
     /// Thumbnails by output format.
-    pub formats: HashMap<String, u64>,
+    pub formats: BTreeMap<String, u64>,
     /// Files that are not images, are corrupt or too large, with the reason.
     pub errors: Vec<FileError>,
     /// Paths left out during discovery.
@@ -294,14 +293,8 @@ fn output_names(
 
 /// Runs `work`, turning a panic (a decoder bug on a hostile file) into a per-file error.
 fn guarded(work: impl FnOnce() -> Outcome) -> Outcome {
-    panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        Outcome::Failed(format!("the decoder crashed: {message}"))
-    })
+    crate::catch_panic(work)
+        .unwrap_or_else(|message| Outcome::Failed(format!("the decoder crashed: {message}")))
 }
 
 fn thumbnail(
@@ -314,7 +307,7 @@ fn thumbnail(
     if progress.is_cancelled() {
         return Outcome::Cancelled;
     }
-    let data = match read_all(&file.path, progress) {
+    let data = match read::read_all(&file.path, progress) {
         Ok(data) => data,
         Err(e) if read::is_cancelled(&e) => return Outcome::Cancelled,
         Err(e) if read::is_transient(&e) => return Outcome::Transient(e.to_string()),
@@ -342,12 +335,6 @@ fn thumbnail(
         })
     });
     made.map_or_else(Outcome::Failed, Outcome::Written)
-}
-
-fn read_all(path: &Path, progress: &Progress) -> std::io::Result<Vec<u8>> {
-    let mut data = Vec::new();
-    read::open(path, progress)?.read_to_end(&mut data)?;
-    Ok(data)
 }
 
 /// An encoded thumbnail and its size.

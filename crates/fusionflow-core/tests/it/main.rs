@@ -4,6 +4,7 @@
 #![allow(clippy::format_collect)]
 
 mod csv;
+mod extract;
 mod grep;
 mod resize;
 mod testutil;
