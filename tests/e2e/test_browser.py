@@ -146,3 +146,30 @@ def test_the_photos_story_in_the_browser(page: Any, site: Site, tmp_path: Path) 
     assert widths == [240, 240, 240]
     page.locator("td", has_text="1000x600 → 240x144").first.wait_for(state="attached")
     shot(page, "10-photos-job")
+
+
+def test_the_documents_story_in_the_browser(page: Any, site: Site, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "memo.html").write_text("<h1>Memo</h1><p>The shipment leaves on Monday.</p>")
+    (docs / "notes.txt").write_text(
+        "Remember to water the plants while we are away. The neighbours have a key to the "
+        "house, and the cat should be fed twice a day, in the morning and in the evening."
+    )
+    log_in(page, site, "admin", ADMIN_PASSWORD)
+    page.get_by_role("link", name="New job").click()
+    page.get_by_role("heading", name="New job").wait_for()
+    page.get_by_role("combobox", name="Pipeline").click()
+    page.get_by_role("option", name="extract-text").click()
+    page.get_by_role("textbox", name="Formats").wait_for()  # the form of extract-text
+    page.locator('input[type="file"]').set_input_files(sorted(str(p) for p in docs.iterdir()))
+    page.get_by_text("notes.txt").first.wait_for()  # in the uploader: ready to send
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text(re.compile(r"^Uploaded to ")).wait_for()
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("100%").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Documents").wait_for()
+    page.get_by_role("heading", name=re.compile(r"^Text of memo\.html\.txt")).wait_for()
+    page.get_by_text("The shipment leaves on Monday.").first.wait_for()
+    page.locator("td", has_text="eng").first.wait_for(state="attached")  # the language column
+    shot(page, "11-documents-job")

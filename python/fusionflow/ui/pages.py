@@ -195,12 +195,14 @@ def _widget(f: forms.Field, error: str | None) -> Any:
         index = f.options.index(f.default) if f.default in f.options else 0
         value = st.selectbox(label, f.options, index=index, help=f.help, key=key)
     elif f.kind in ("int", "optional_int", "float"):
-        step: float = 1 if f.kind != "float" else 0.1
+        # Streamlit wants one numeric type: a float field's bounds may come as ints.
+        number = float if f.kind == "float" else int
+        step = number(0.1 if f.kind == "float" else 1)
         value = st.number_input(
             label,
-            value=f.default,
-            min_value=f.minimum,
-            max_value=f.maximum,
+            value=None if f.default is None else number(f.default),
+            min_value=None if f.minimum is None else number(f.minimum),
+            max_value=None if f.maximum is None else number(f.maximum),
             step=step,
             help=f.help,
             key=key,
@@ -268,6 +270,8 @@ def _results(job_id: str, found: dict[str, Any]) -> None:
         _csv_results(job_id, summary)
     elif found["pipeline"] == "resize-images":
         _resize_results(job_id, summary)
+    elif found["pipeline"] == "extract-text":
+        _extract_results(job_id, summary)
     with st.expander("summary.json"):
         st.json(summary)
     errors = summary.get("errors") or []
@@ -373,6 +377,48 @@ def _resize_results(job_id: str, summary: dict[str, Any]) -> None:
         hide_index=True,
         use_container_width=True,
     )
+
+
+def _extract_results(job_id: str, summary: dict[str, Any]) -> None:
+    a, b, c = st.columns(3)
+    a.metric("Documents", summary.get("files_extracted", 0))
+    b.metric("PDF pages", summary.get("pages", 0))
+    c.metric("Characters", summary.get("characters", 0))
+    formats, languages = summary.get("formats") or {}, summary.get("languages") or {}
+    if formats or languages:
+        left, right = st.columns(2)
+        if formats:
+            left.subheader("Formats")
+            left.bar_chart(formats, horizontal=True)
+        if languages:
+            right.subheader("Languages")
+            right.bar_chart(languages, horizontal=True)
+    head = session.call(session.api().head_of, job_id, summary.get("documents", ""), 1 << 20)
+    if not head:
+        return
+    rows = [json.loads(line) for line in head.decode(errors="replace").split("\n")[:-1]]
+    st.subheader("Documents")
+    st.dataframe(
+        [
+            {
+                "document": r["path"].rsplit("/", 1)[-1],
+                "text": r["output"],
+                "format": r["format"],
+                "pages": r["pages"],
+                "characters": r["characters"],
+                "language": r["language"],
+                "error": r["error"],
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        use_container_width=True,
+    )
+    first = next((r for r in rows if r["output"]), None)
+    if first:
+        text = session.call(session.api().head_of, job_id, first["output"], 4096) or b""
+        st.subheader(f"Text of {first['output']}")
+        st.code(text.decode(errors="replace"), language=None)
 
 
 def _number(text: str) -> float:
