@@ -50,7 +50,12 @@ def test_pipelines_come_with_their_parameter_schemas(
     client: TestClient, alice: dict[str, str]
 ) -> None:
     listed = client.get("/api/v1/pipelines", headers=alice).json()
-    assert [p["name"] for p in listed] == ["csv-aggregate", "grep"]
+    assert [p["name"] for p in listed] == [
+        "csv-aggregate",
+        "extract-text",
+        "grep",
+        "resize-images",
+    ]
     grep = client.get("/api/v1/pipelines/grep", headers=alice).json()
     assert grep["params_schema"]["required"] == ["patterns"]
     assert grep["params_schema"]["properties"]["context"]["maximum"] == 10_000

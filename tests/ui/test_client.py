@@ -20,7 +20,8 @@ def api(client: TestClient) -> ApiClient:
 
 
 def test_the_grep_story_through_the_client(api: ApiClient, allowed: Path) -> None:
-    assert [p["name"] for p in api.pipelines()] == ["csv-aggregate", "grep"]
+    names = [p["name"] for p in api.pipelines()]
+    assert names == ["csv-aggregate", "extract-text", "grep", "resize-images"]
     items = api.upload([("a.log", io.BytesIO(b"ok\nERROR one\n")), ("b.log", io.BytesIO(b"x\n"))])
     folder = items[0]["url"].rsplit("/", 1)[0]
     assert api.preview("grep", [folder], {"patterns": ["ERROR"]})["files"] == 2
