@@ -441,3 +441,8 @@ def test_extract_job_matches_an_in_process_run(executor: LocalExecutor, tmp_path
     assert comparable(summary) == comparable(expected)
     assert (summary["files_extracted"], len(summary["errors"])) == (4, 1)
     assert (output / "sub" / "c.txt.txt").read_text() == "café"
+    # Jobs parse in worker processes even when asked not to: a worker serves everyone.
+    in_process = executor.jobs.submit("extract-text", [str(docs / "a.html")], {"isolate": False})
+    done = executor.jobs.wait(in_process.id, timeout=60)
+    assert done.status == "completed", done.error
+    assert json.loads((local_path(done.output_url) / "summary.json").read_text())["isolated"]

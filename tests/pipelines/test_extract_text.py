@@ -233,3 +233,28 @@ def test_bad_parameters(tmp_path: Path) -> None:
         extract([tmp_path], tmp_path / "out", timeout_s=0)
     with pytest.raises(InvalidParameter, match="worker command"):
         _core.extract_text([tmp_path], tmp_path / "out", "{}", worker_command=[])
+
+
+def test_names_compression_and_size_limits(tmp_path: Path) -> None:
+    import gzip
+
+    for root in ("2023/reports", "2024/reports"):
+        (tmp_path / root).mkdir(parents=True)
+        (tmp_path / root / "README.md").write_text(f"notes of {root}")
+    (tmp_path / "2024" / "reports" / "log.txt.gz").write_bytes(gzip.compress(b"zipped words"))
+    (tmp_path / "2024" / "reports" / "big.txt.gz").write_bytes(gzip.compress(bytes(3 << 20)))
+    out = tmp_path / "out"
+    summary = extract(
+        [tmp_path / "2023" / "reports", tmp_path / "2024" / "reports"],
+        out,
+        max_file_bytes=1 << 20,
+    )
+    errors = {e["path"].split(str(tmp_path))[1]: e["error"] for e in summary["errors"]}
+    assert errors == {
+        "/2024/reports/README.md": "output reports/README.md.txt is already written for "
+        f"{tmp_path}/2023/reports/README.md",
+        "/2024/reports/big.txt.gz": "larger than max_file_bytes (1048576) once decompressed",
+    }
+    assert (out / "reports" / "README.md.txt").read_text() == "notes of 2023/reports"
+    assert (out / "reports" / "log.txt.gz.txt").read_text() == "zipped words"  # as text
+    assert summary["files_total"] == summary["files_extracted"] + len(errors) == 4

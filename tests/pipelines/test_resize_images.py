@@ -292,3 +292,23 @@ def test_bad_parameters_are_refused_before_any_work(
     with pytest.raises(InvalidParameter, match=message):
         resize([photo], tmp_path / "out", **params)
     assert not (tmp_path / "out").exists()
+
+
+def test_sizes_that_would_exhaust_memory_are_refused_per_file(tmp_path: Path) -> None:
+    import gzip
+
+    quadrants(64, 48).save(tmp_path / "small.png")
+    # 2 MiB of decompressed data from a tiny file: read, counted and refused at the limit.
+    (tmp_path / "bomb.png.gz").write_bytes(gzip.compress(bytes(2 << 20)))
+    summary = resize([tmp_path], tmp_path / "out", max_width=32, max_file_bytes=1 << 20)
+    errors = {Path(e["path"]).name: e["error"] for e in summary["errors"]}
+    assert errors == {"bomb.png.gz": "larger than max_file_bytes (1048576)"}
+    # An enlarged box is an allocation too: 65535 x 65535 outputs are refused, not tried.
+    huge = resize(
+        [tmp_path / "small.png"], tmp_path / "huge",
+        max_width=65_535, max_height=65_535, mode="exact", upscale=True,
+    )  # fmt: skip
+    (error,) = huge["errors"]
+    assert error["error"] == (
+        "an output of 65535x65535 pixels is larger than max_pixels (100000000)"
+    )

@@ -1,7 +1,10 @@
 //! Where the outputs of an input file go: the input trees mirrored under the
 //! output directory.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+
+use crate::walk::InputFile;
 
 /// The path of `file`'s output relative to the output directory.
 ///
@@ -30,6 +33,33 @@ pub fn relative_output(file: &Path, roots: &[PathBuf]) -> Result<PathBuf, String
         return Err(format!("cannot name an output for {}", file.display()));
     }
     Ok(relative)
+}
+
+/// Each file's output path: its mirrored path turned into the output's by
+/// `name`, or why it has none. Two inputs bound for one output (two roots of
+/// one name, `a.png` and `a.PNG` written as JPEG) are caught here, before
+/// any reading: the first keeps the name, the others are per-file errors.
+pub fn output_names(
+    files: &[InputFile],
+    roots: &[PathBuf],
+    name: impl Fn(PathBuf) -> PathBuf,
+) -> Vec<Result<PathBuf, String>> {
+    let mut taken: HashMap<PathBuf, &Path> = HashMap::new();
+    files
+        .iter()
+        .map(|file| {
+            let output = name(relative_output(&file.path, roots)?);
+            if let Some(first) = taken.get(&output) {
+                return Err(format!(
+                    "output {} is already written for {}",
+                    output.display(),
+                    first.display()
+                ));
+            }
+            taken.insert(output.clone(), &file.path);
+            Ok(output)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -68,10 +68,18 @@ pub fn open(path: &Path, progress: &Progress) -> io::Result<Box<dyn Read + Send>
     })
 }
 
-/// Reads a whole file (local or an object URL) through [`open`].
-pub fn read_all(path: &Path, progress: &Progress) -> io::Result<Vec<u8>> {
+/// Reads a whole file (local or an object URL, decompressed) through [`open`],
+/// failing with [`io::ErrorKind::FileTooLarge`] past `limit` bytes: a small
+/// compressed file can hold gigabytes.
+pub fn read_all(path: &Path, progress: &Progress, limit: u64) -> io::Result<Vec<u8>> {
     let mut data = Vec::new();
-    open(path, progress)?.read_to_end(&mut data)?;
+    open(path, progress)?.take(limit.saturating_add(1)).read_to_end(&mut data)?;
+    if data.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("more than {limit} bytes"),
+        ));
+    }
     Ok(data)
 }
 

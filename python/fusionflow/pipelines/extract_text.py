@@ -36,12 +36,16 @@ class ExtractParams(FileSelection):
         60.0, gt=0, le=86_400, description="Time limit for parsing one file, in seconds."
     )
     max_file_bytes: int = Field(
-        256 << 20, ge=1, description="Larger files are reported as errors without being read."
+        256 << 20,
+        ge=1,
+        le=1 << 40,
+        description="Larger files (once decompressed) are reported as errors, not parsed.",
     )
     isolate: bool = Field(
         True,
         description="Parse in separate processes, so that a file that crashes or hangs a "
-        "parser is reported and the run goes on. Off: in this process, panics caught only.",
+        "parser is reported and the run goes on. Off: in this process, panics caught only. "
+        "Jobs always isolate: a worker serves everyone.",
     )
     detect_language: bool = Field(True, description="Detect each document's language.")
 
@@ -81,8 +85,10 @@ def run_shard(
     progress: _core.Progress | None,
     roots: list[str],
 ) -> dict[str, Any]:
-    """Extract one shard's files into ``part``, named as a run over the job's inputs would."""
-    return execute(files, params, part, progress, exact=True, roots=roots)
+    """Extract one shard's files into ``part``, named as a run over the job's inputs would.
+    Always isolated: a parser crash inside a shared worker would cost every job in it."""
+    isolated = params.model_copy(update={"isolate": True})
+    return execute(files, isolated, part, progress, exact=True, roots=roots)
 
 
 _SUMS = ("files_total", "files_extracted", "files_not_selected", "pages", "characters", "bytes_in")
@@ -92,10 +98,10 @@ def finalize(
     parts: list[Path], summaries: list[dict[str, Any]], params: ExtractParams, output: Path
 ) -> dict[str, Any]:
     """Move the shards' text files into ``output`` and join their lists in order."""
-    gather_parts(parts, output, DOCUMENTS)
-    merged = merge_summaries(summaries, _SUMS, counts=("formats", "languages"))
+    dropped = gather_parts(parts, output, DOCUMENTS)
+    merged = merge_summaries(summaries, _SUMS, ("formats", "languages"), dropped, "files_extracted")
     merged["documents"] = DOCUMENTS
-    merged["isolated"] = params.isolate
+    merged["isolated"] = True
     return merged
 
 

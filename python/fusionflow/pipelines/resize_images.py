@@ -60,6 +60,13 @@ class ResizeParams(FileSelection):
         description="Images with more pixels are refused before decoding (decompression bombs).",
     )
 
+    max_file_bytes: int = Field(
+        256 << 20,
+        ge=1,
+        le=1 << 40,
+        description="Larger files (once decompressed) are reported as errors, not read.",
+    )
+
     @model_validator(mode="after")
     def _needs_a_box(self) -> Self:
         if self.max_width is None and self.max_height is None:
@@ -114,8 +121,8 @@ def finalize(
     parts: list[Path], summaries: list[dict[str, Any]], params: ResizeParams, output: Path
 ) -> dict[str, Any]:
     """Move the shards' thumbnails into ``output`` and join their manifests in order."""
-    gather_parts(parts, output, MANIFEST)
-    merged = merge_summaries(summaries, _SUMS, counts=("formats",))
+    dropped = gather_parts(parts, output, MANIFEST)
+    merged = merge_summaries(summaries, _SUMS, ("formats",), dropped, "files_resized")
     merged["manifest"] = MANIFEST
     return merged
 

@@ -13,7 +13,10 @@ use html5ever::tokenizer::{
 use super::Extracted;
 
 /// Elements whose content is not text a reader sees.
-const HIDDEN: &[&str] = &["script", "style", "template", "noscript", "head", "svg", "math"];
+const HIDDEN: &[&str] = &["script", "style", "template", "noscript", "svg", "math"];
+/// What may stand in `<head>`: any other start tag ends it, as `</head>` may be left out.
+const HEAD: &[&str] =
+    &["head", "title", "meta", "link", "style", "script", "base", "noscript", "template"];
 /// Elements that start and end a line.
 const BLOCKS: &[&str] = &[
     "address",
@@ -71,8 +74,10 @@ struct TextSink {
 #[derive(Default)]
 struct State {
     text: String,
-    /// Depth inside hidden elements (`<head>` holds `<title>`, which is kept).
+    /// Depth inside hidden elements.
     hidden: usize,
+    /// Inside `<head>`, whose only visible text is the `<title>`.
+    in_head: bool,
     in_title: bool,
     in_pre: usize,
 }
@@ -88,7 +93,10 @@ impl State {
     }
 
     fn push(&mut self, chars: &str) {
-        if self.hidden > 0 && !self.in_title {
+        if self.in_head && !self.in_title && !chars.trim().is_empty() {
+            self.in_head = false; // text cannot stand in <head>: the body has begun
+        }
+        if !self.in_title && (self.hidden > 0 || self.in_head) {
             return;
         }
         if self.in_pre > 0 {
@@ -109,6 +117,11 @@ impl State {
     fn tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
         let name: &str = &tag.name;
         let start = tag.kind == TagKind::StartTag;
+        if name == "head" {
+            self.in_head = start;
+        } else if start && !HEAD.contains(&name) {
+            self.in_head = false; // <body>, or any body element
+        }
         if HIDDEN.contains(&name) && !tag.self_closing {
             if start {
                 self.hidden += 1;
@@ -157,6 +170,13 @@ impl TokenSink for TextSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_left_open_ends_at_the_body() {
+        let html = "<html><head><title>T</title><meta charset=utf-8><body><p>Hello";
+        assert_eq!(extract(html).text, "T\nHello\n");
+        assert_eq!(extract("<head><meta x=1>Stray<p>Body").text, "Stray\nBody\n");
+    }
 
     #[test]
     fn visible_text_only_with_lines_per_block() {

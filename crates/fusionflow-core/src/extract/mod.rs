@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::mirror::relative_output;
+use crate::mirror::output_names;
 use crate::walk::{InputFile, Skipped, WalkOptions};
 use crate::{read, thread_pool, Error, FileError, Progress, Result};
 
@@ -60,7 +60,16 @@ const TEXT_EXTENSIONS: &[&str] =
 /// tell (HTML, text); `None` for anything else.
 pub fn detect(path: &Path, data: &[u8]) -> Option<DocFormat> {
     let head = &data[..data.len().min(1024)];
-    if memchr::memmem::find(head, b"%PDF-").is_some() {
+    // `x.txt.gz` was decompressed by the reader: its name is `x.txt`.
+    let name = match read::Compression::from_path(path) {
+        read::Compression::None => path.to_path_buf(),
+        _ => path.with_extension(""),
+    };
+    let extension = name.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    // Readers accept junk before the header (up to 1 KiB); a text quoting one is still text.
+    let pdf_later =
+        extension.as_deref() == Some("pdf") && memchr::memmem::find(head, b"%PDF-").is_some();
+    if data.starts_with(b"%PDF-") || pdf_later {
         return Some(DocFormat::Pdf);
     }
     if data.starts_with(b"PK\x03\x04") {
@@ -69,7 +78,6 @@ pub fn detect(path: &Path, data: &[u8]) -> Option<DocFormat> {
             office::Kind::Odt => DocFormat::Odt,
         });
     }
-    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let lower = String::from_utf8_lossy(&head[..head.len().min(512)]).to_ascii_lowercase();
     if matches!(extension.as_deref(), Some("html" | "htm" | "xhtml"))
         || lower.trim_start().starts_with("<!doctype html")
@@ -250,12 +258,18 @@ pub fn run(request: &ExtractRequest, progress: &Progress) -> Result<ExtractSumma
         )
     });
 
+    let names = output_names(&listing.files, roots, |name| {
+        let mut name = name.into_os_string();
+        name.push(".txt");
+        PathBuf::from(name)
+    });
     let outcomes: Vec<Outcome> = pool.install(|| {
         listing
             .files
             .par_iter()
-            .map(|file| {
-                let outcome = extract_file(file, roots, request, workers.as_ref(), progress);
+            .zip(names)
+            .map(|(file, name)| {
+                let outcome = extract_file(file, name, request, workers.as_ref(), progress);
                 progress.add_file();
                 outcome
             })
@@ -317,7 +331,7 @@ pub fn run(request: &ExtractRequest, progress: &Progress) -> Result<ExtractSumma
 
 fn extract_file(
     file: &InputFile,
-    roots: &[PathBuf],
+    name: Result<PathBuf, String>,
     request: &ExtractRequest,
     workers: Option<&worker::Pool>,
     progress: &Progress,
@@ -332,8 +346,22 @@ fn extract_file(
         document.error = Some(format!("larger than max_file_bytes ({})", options.max_file_bytes));
         return Outcome::Done(document);
     }
-    let data = match read::read_all(&file.path, progress) {
+    let name = match name {
+        Ok(name) => name,
+        Err(error) => {
+            document.error = Some(error);
+            return Outcome::Done(document);
+        }
+    };
+    let data = match read::read_all(&file.path, progress, options.max_file_bytes) {
         Ok(data) => data,
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            document.error = Some(format!(
+                "larger than max_file_bytes ({}) once decompressed",
+                options.max_file_bytes
+            ));
+            return Outcome::Done(document);
+        }
         Err(e) if read::is_cancelled(&e) => return Outcome::Cancelled,
         Err(e) if read::is_transient(&e) => return Outcome::Transient(e.to_string()),
         Err(e) => {
@@ -346,7 +374,8 @@ fn extract_file(
         document.error = Some("empty file".into());
         return Outcome::Done(document);
     }
-    let Some(format) = detect(&file.path, &data) else {
+    // Sniffing reads zip directories: guarded like the parsers.
+    let Some(format) = crate::catch_panic(|| detect(&file.path, &data)).ok().flatten() else {
         document.error = Some("unsupported format (not PDF, DOCX, ODT, HTML or text)".into());
         return Outcome::Done(document);
     };
@@ -369,23 +398,12 @@ fn extract_file(
             return Outcome::Done(document);
         }
     };
-    let written = relative_output(&file.path, roots).and_then(|name| {
-        let mut name = name.into_os_string();
-        name.push(".txt");
-        let name = PathBuf::from(name);
-        crate::write_atomically(&request.output_dir.join(&name), |out| {
-            out.write_all(found.text.as_bytes())
-        })
-        .map_err(|e| e.to_string())?;
-        Ok(name)
-    });
-    match written {
-        Ok(name) => document.output = Some(name.to_string_lossy().replace('\\', "/")),
-        Err(error) => {
-            document.error = Some(error);
-            return Outcome::Done(document);
-        }
+    let path = request.output_dir.join(&name);
+    if let Err(e) = crate::write_atomically(&path, |out| out.write_all(found.text.as_bytes())) {
+        document.error = Some(e.to_string());
+        return Outcome::Done(document);
     }
+    document.output = Some(name.to_string_lossy().replace('\\', "/"));
     document.pages = found.pages;
     document.characters = found.text.chars().count() as u64;
     document.encoding = found.encoding;

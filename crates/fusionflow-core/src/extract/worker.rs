@@ -9,6 +9,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -17,6 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{extract_document, DocFormat, Extracted};
 use crate::Progress;
+
+/// The longest header line and answer a worker may send: a confused or
+/// compromised worker must not make the parent allocate without bound.
+const MAX_LINE: u64 = 64 << 10;
+const MAX_TEXT: usize = 1 << 30;
 
 #[derive(Serialize, Deserialize)]
 struct Request {
@@ -75,6 +81,8 @@ struct Worker {
     child: Arc<Mutex<Child>>,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// Whether it ever answered: one that dies before can be a broken setup.
+    answered: bool,
 }
 
 impl Worker {
@@ -89,7 +97,7 @@ impl Worker {
             .spawn()?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = BufReader::with_capacity(1 << 20, child.stdout.take().expect("piped"));
-        Ok(Worker { child: Arc::new(Mutex::new(child)), stdin, stdout })
+        Ok(Worker { child: Arc::new(Mutex::new(child)), stdin, stdout, answered: false })
     }
 
     fn call(&mut self, format: DocFormat, data: &[u8]) -> io::Result<Result<Extracted, String>> {
@@ -98,10 +106,13 @@ impl Worker {
         self.stdin.write_all(data)?;
         self.stdin.flush()?;
         let mut line = String::new();
-        if self.stdout.read_line(&mut line)? == 0 {
+        if (&mut self.stdout).take(MAX_LINE).read_line(&mut line)? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
         match serde_json::from_str(&line).map_err(io::Error::other)? {
+            Response::Ok { len, .. } if len > MAX_TEXT => {
+                Err(io::Error::other(format!("the parser announced {len} bytes of text")))
+            }
             Response::Ok { pages, encoding, len } => {
                 let mut text = vec![0; len];
                 self.stdout.read_exact(&mut text)?;
@@ -127,7 +138,13 @@ pub(super) struct Pool {
     command: Vec<String>,
     timeout: Duration,
     idle: Mutex<Vec<Worker>>,
+    /// New workers that died before any answer, in a row.
+    stillborn: AtomicUsize,
 }
+
+/// New workers dying unanswered this many times in a row mean the command
+/// is broken (a bad interpreter, an import error), not the files.
+const STILLBORN_LIMIT: usize = 3;
 
 /// Why a parse ended without an answer.
 enum Stop {
@@ -137,7 +154,7 @@ enum Stop {
 
 impl Pool {
     pub(super) fn new(command: Vec<String>, timeout: Duration) -> Pool {
-        Pool { command, timeout, idle: Mutex::new(Vec::new()) }
+        Pool { command, timeout, idle: Mutex::new(Vec::new()), stillborn: AtomicUsize::new(0) }
     }
 
     /// Parses `data` in a worker, within the time limit. `Err` holds the
@@ -157,7 +174,8 @@ impl Pool {
         let child = Arc::clone(&worker.child);
         let timeout = self.timeout;
         let (answer, stop) = std::thread::scope(|scope| {
-            // Kills the worker when the time is up or the run is cancelled.
+            let done = done; // dropped here even on a panic: the watcher then stops
+                             // Kills the worker when the time is up or the run is cancelled.
             let watcher = scope.spawn(move || {
                 let deadline = Instant::now() + timeout;
                 loop {
@@ -182,6 +200,8 @@ impl Pool {
         });
         match (answer, stop) {
             (Ok(answer), None) => {
+                worker.answered = true;
+                self.stillborn.store(0, Ordering::Relaxed);
                 self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(worker);
                 Ok(answer)
             }
@@ -198,6 +218,13 @@ impl Pool {
             }
             (Err(_), None) => {
                 let status = worker.kill();
+                let fresh = !worker.answered;
+                if fresh && self.stillborn.fetch_add(1, Ordering::Relaxed) + 1 >= STILLBORN_LIMIT {
+                    return Err(io::Error::other(format!(
+                        "{STILLBORN_LIMIT} new parser processes in a row exited before answering \
+                         (the last: {status})"
+                    )));
+                }
                 Ok(Err(format!("the parser crashed ({status})")))
             }
         }

@@ -12,7 +12,7 @@ mod encode;
 pub mod geometry;
 mod jpeg_meta;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,7 +26,7 @@ pub use decode::Format;
 pub use encode::OutputFormat;
 use geometry::{Mode, Target};
 
-use crate::mirror::relative_output;
+use crate::mirror::output_names;
 use crate::walk::{InputFile, Skipped, WalkOptions};
 use crate::{read, thread_pool, Error, FileError, Progress, Result};
 
@@ -79,8 +79,11 @@ pub struct ResizeOptions {
     pub keep_metadata: bool,
     /// The resampling filter.
     pub filter: Filter,
-    /// Images with more pixels are refused before decoding (decompression bombs).
+    /// Images with more pixels are refused before decoding (decompression
+    /// bombs), and so are outputs with more (an enlarged box).
     pub max_pixels: u64,
+    /// Larger files (once decompressed) are refused.
+    pub max_file_bytes: u64,
 }
 
 impl Default for ResizeOptions {
@@ -95,6 +98,7 @@ impl Default for ResizeOptions {
             keep_metadata: false,
             filter: Filter::Lanczos3,
             max_pixels: 100_000_000,
+            max_file_bytes: 256 << 20,
         }
     }
 }
@@ -205,7 +209,8 @@ pub fn run(request: &ResizeRequest, progress: &Progress) -> Result<ResizeSummary
     let listing = walker.list(&request.inputs, &pool)?;
     progress.set_plan(listing.files.len() as u64, listing.total_bytes());
     let roots = if request.roots.is_empty() { &request.inputs } else { &request.roots };
-    let names = output_names(&listing.files, roots, request.options.format);
+    let format = request.options.format;
+    let names = output_names(&listing.files, roots, |name| output_path(&name, format));
 
     let outcomes: Vec<Outcome> = pool.install(|| {
         listing
@@ -267,30 +272,6 @@ enum Outcome {
     Transient(String),
 }
 
-/// Each file's output path, or why it has none (two inputs with one name).
-fn output_names(
-    files: &[InputFile],
-    roots: &[PathBuf],
-    format: OutputFormat,
-) -> Vec<Result<PathBuf, String>> {
-    let mut taken: HashMap<PathBuf, &Path> = HashMap::new();
-    files
-        .iter()
-        .map(|file| {
-            let name = output_path(&relative_output(&file.path, roots)?, format);
-            if let Some(first) = taken.get(&name) {
-                return Err(format!(
-                    "output {} is already written for {}",
-                    name.display(),
-                    first.display()
-                ));
-            }
-            taken.insert(name.clone(), &file.path);
-            Ok(name)
-        })
-        .collect()
-}
-
 /// Runs `work`, turning a panic (a decoder bug on a hostile file) into a per-file error.
 fn guarded(work: impl FnOnce() -> Outcome) -> Outcome {
     crate::catch_panic(work)
@@ -307,8 +288,12 @@ fn thumbnail(
     if progress.is_cancelled() {
         return Outcome::Cancelled;
     }
-    let data = match read::read_all(&file.path, progress) {
+    let limit = request.options.max_file_bytes;
+    let data = match read::read_all(&file.path, progress, limit) {
         Ok(data) => data,
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            return Outcome::Failed(format!("larger than max_file_bytes ({limit})"));
+        }
         Err(e) if read::is_cancelled(&e) => return Outcome::Cancelled,
         Err(e) if read::is_transient(&e) => return Outcome::Transient(e.to_string()),
         Err(e) => return Outcome::Failed(e.to_string()),
@@ -353,6 +338,12 @@ fn make_thumbnail(
     let header = decode::read_header(data, options.max_pixels)?;
     let (width, height) = header.display_size();
     let shown = geometry::plan(width, height, target);
+    if u64::from(shown.width) * u64::from(shown.height) > options.max_pixels {
+        return Err(format!(
+            "an output of {}x{} pixels is larger than max_pixels ({})",
+            shown.width, shown.height, options.max_pixels
+        ));
+    }
     // Planned upright, resized as stored, turned upright last (on the small image).
     let stored = if decode::transposes(header.orientation) { shown.transposed() } else { shown };
     let scale = geometry::jpeg_scale(&stored);
@@ -360,17 +351,31 @@ fn make_thumbnail(
     let mut small = resize(&pixels, stored.width, stored.height, options)?;
     drop(pixels);
     small.apply_orientation(header.orientation);
+    let format = options.format.resolve(header.format);
     let meta = options.keep_metadata.then(|| {
         let mut meta = header.meta.clone();
         if let Some(exif) = meta.exif.as_mut() {
             let _ = image::metadata::Orientation::remove_from_exif_chunk(exif);
         }
+        // A profile for other colours than those written (CMYK made RGB) would mislead.
+        meta.icc = meta.icc.filter(|icc| icc_fits(icc, &small, format));
         meta
     });
     let (out_w, out_h) = (small.width(), small.height());
-    let format = options.format.resolve(header.format);
     let bytes = encode::encode(small, format, options.quality, meta.as_ref())?;
     Ok((Made { bytes, width: out_w, height: out_h }, header))
+}
+
+/// Whether an ICC profile describes the colours `image` is written in: its
+/// colour space (header bytes 16..20) is RGB for colour output, GRAY for grey.
+fn icc_fits(icc: &[u8], image: &DynamicImage, format: Format) -> bool {
+    // JPEG has no grey with alpha: such images are written as RGB.
+    let colour = image.color().has_color() || (format == Format::Jpeg && image.color().has_alpha());
+    match icc.get(16..20) {
+        Some(b"RGB ") => colour,
+        Some(b"GRAY") => !colour,
+        _ => false,
+    }
 }
 
 fn resize(
@@ -448,6 +453,20 @@ mod tests {
         o.max_height = Some(10);
         o.quality = 0;
         assert!(o.target().unwrap_err().to_string().contains("quality"));
+    }
+
+    #[test]
+    fn colour_profiles_are_kept_only_for_their_colour_space() {
+        let profile = |space: &[u8; 4]| [&[0u8; 16][..], space, &[0u8; 8]].concat();
+        let rgb = DynamicImage::new_rgb8(1, 1);
+        let grey = DynamicImage::new_luma8(1, 1);
+        let grey_alpha = DynamicImage::new_luma_a8(1, 1);
+        assert!(icc_fits(&profile(b"RGB "), &rgb, Format::Jpeg));
+        assert!(!icc_fits(&profile(b"CMYK"), &rgb, Format::Jpeg)); // a CMYK JPEG made RGB
+        assert!(icc_fits(&profile(b"GRAY"), &grey, Format::Png));
+        assert!(!icc_fits(&profile(b"GRAY"), &grey_alpha, Format::Jpeg)); // written as RGB
+        assert!(icc_fits(&profile(b"GRAY"), &grey_alpha, Format::Png));
+        assert!(!icc_fits(b"short", &rgb, Format::Png));
     }
 
     #[test]

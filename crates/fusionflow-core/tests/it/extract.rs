@@ -108,6 +108,12 @@ fn hanging_and_crashing_parsers_cost_one_file_each() {
         summary.errors.iter().all(|e| e.error.starts_with("the parser crashed")),
         "{summary:?}"
     );
+    // Dying before any answer, again and again, is a broken command, not bad files.
+    dir.write("c.txt", "three");
+    dir.write("d.txt", "four");
+    crashes.threads = 1;
+    let err = extract::run(&crashes, &Progress::new()).unwrap_err();
+    assert!(err.to_string().contains("3 new parser processes in a row exited"), "{err}");
 }
 
 #[test]
