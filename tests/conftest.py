@@ -18,6 +18,9 @@ from tests.servers import postgres_server, s3_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Celery workers as processes (tests/jobs, tests/deploy).
+pytest_plugins = ["tests.jobs.workers"]
+
 
 def _load_generator():
     spec = importlib.util.spec_from_file_location("gen_logs", ROOT / "bench" / "gen_logs.py")

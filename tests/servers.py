@@ -58,8 +58,10 @@ def _as_postgres_user() -> tuple[list[str], int | None, int | None]:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """A fresh cluster; yields the admin URL (``postgresql://postgres@127.0.0.1:port``)."""
+def postgres_server(user: str = "postgres", password: str | None = None) -> Iterator[str]:
+    """A fresh cluster; yields the admin URL (``postgresql://postgres@127.0.0.1:port``).
+
+    With ``password``, connections over TCP must give it (SCRAM), as on a real server."""
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     initdb = require(
         "PostgreSQL's initdb",
@@ -72,8 +74,15 @@ def postgres_server() -> Iterator[str]:
     if uid is not None:
         os.chown(root, uid, gid)  # type: ignore[arg-type]
     data = root / "data"
+    auth = ["--auth=trust"]
+    if password is not None:
+        secret = root / "password"
+        secret.write_text(password)
+        if uid is not None:
+            os.chown(secret, uid, gid)  # type: ignore[arg-type]
+        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={secret}"]
     subprocess.run(
-        [*prefix, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        [*prefix, initdb, "-D", data, "-U", user, *auth, "-E", "UTF8", "--no-sync"],
         check=True,
         capture_output=True,
     )
@@ -98,7 +107,8 @@ def postgres_server() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    credentials = user if password is None else f"{user}:{password}"
+    url = f"postgresql://{credentials}@127.0.0.1:{port}/postgres"
     try:
         wait_for_port(port, process=server)
         _wait_until_accepting(url)
@@ -125,12 +135,25 @@ def _wait_until_accepting(url: str, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[tuple[str, subprocess.Popen]]:
-    """A fresh Redis keeping nothing on disk; yields its URL and process."""
+def redis_server(password: str | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A fresh Redis keeping nothing on disk; yields its URL (without the password, if
+    one is required) and process."""
     binary = require("redis-server", shutil.which("redis-server"), "apt-get install redis-server")
     port = free_port()
+    auth = ["--requirepass", password] if password is not None else []
     server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            *auth,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -10,6 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic.fields import FieldInfo
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, validation_alias="FUSIONFLOW_DATA_DIR")
     database_url: str | None = _env("DATABASE_URL", "FUSIONFLOW_DATABASE_URL")
     redis_url: str | None = _env("REDIS_URL", "FUSIONFLOW_REDIS_URL")
+    # Passwords apart from the URLs, so that a mounted secret holds just the password
+    # (DATABASE_PASSWORD_FILE, REDIS_PASSWORD_FILE); used when the URL carries none.
+    database_password: str | None = _env("DATABASE_PASSWORD", "FUSIONFLOW_DATABASE_PASSWORD")
+    redis_password: str | None = _env("REDIS_PASSWORD", "FUSIONFLOW_REDIS_PASSWORD")
     storage_url: str | None = _env("FUSIONFLOW_STORAGE_URL")
     # Colon-separated, like PATH (not JSON).
     allowed_roots: Annotated[list[Path], NoDecode] = Field(
@@ -133,8 +138,15 @@ class Settings(BaseSettings):
     def database(self) -> str:
         """The SQLAlchemy URL: ``DATABASE_URL``, or a SQLite file in the data dir."""
         if self.database_url:
-            return normalize_database_url(self.database_url)
+            return _with_password(normalize_database_url(self.database_url), self.database_password)
         return f"sqlite:///{self.data_dir / 'fusionflow.db'}"
+
+    @property
+    def broker(self) -> str | None:
+        """The Redis URL (``REDIS_URL``, with ``REDIS_PASSWORD`` when it has none), or None."""
+        if not self.redis_url:
+            return None
+        return _with_password(self.redis_url, self.redis_password)
 
     @property
     def storage(self) -> str:
@@ -148,6 +160,16 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _with_password(url: str, password: str | None) -> str:
+    """``url`` with ``password`` in its authority, unless it has one already."""
+    parts = urlsplit(url)
+    if not password or parts.password is not None or parts.hostname is None:
+        return url
+    user = unquote(parts.username) if parts.username else ""
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}@"
+    return urlunsplit(parts._replace(netloc=credentials + parts.netloc.rpartition("@")[2]))
 
 
 class _FileEnvSource(EnvSettingsSource):
@@ -168,6 +190,15 @@ def _env_names(field: FieldInfo, field_name: str) -> list[str]:
     if isinstance(alias, str):
         return [alias]
     return [field_name.upper()]
+
+
+def environment_names() -> set[str]:
+    """Every environment variable ``Settings`` reads; each is also read as ``NAME_FILE``."""
+    return {
+        name
+        for field_name, field in Settings.model_fields.items()
+        for name in _env_names(field, field_name)
+    }
 
 
 @lru_cache(maxsize=1)

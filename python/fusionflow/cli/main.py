@@ -9,7 +9,7 @@ import click
 
 from fusionflow import __version__
 from fusionflow.cli.run import run
-from fusionflow.cli.service import db, serve, ui, worker
+from fusionflow.cli.service import db, probe, serve, ui, worker
 from fusionflow.cli.users import users
 
 
@@ -60,6 +60,7 @@ cli.add_command(db)
 cli.add_command(worker)
 cli.add_command(serve)
 cli.add_command(ui)
+cli.add_command(probe)
 cli.add_command(users)
 
 

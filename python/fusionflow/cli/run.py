@@ -269,6 +269,12 @@ def _run_with_progress(
     """Run in a worker thread; the main thread draws progress and turns Ctrl-C into a cancel."""
     import fusionflow
 
+    if any(url.startswith("s3://") for url in (*inputs, output)):
+        # S3 as the services reach it: the same settings, *_FILE secrets included.
+        from fusionflow import storage
+        from fusionflow.config import get_settings
+
+        storage.configure(get_settings())
     progress = Progress()
     outcome: dict[str, Any] = {}
 

@@ -1,4 +1,5 @@
-"""Commands that run FusionFlow's services: ``serve``, ``ui``, ``worker``, ``db upgrade``."""
+"""Commands that run FusionFlow's services: ``serve``, ``ui``, ``worker``, ``db upgrade``,
+and ``probe``, their health check."""
 
 from __future__ import annotations
 
@@ -49,6 +50,39 @@ def worker(concurrency: int, loglevel: str, metrics_port: int | None) -> None:
 
         start_http_server(metrics_port)
     run_worker(settings, concurrency=concurrency, loglevel=loglevel)
+
+
+@click.command()
+@click.argument("url", required=False)
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for an answer.")
+def probe(url: str | None, timeout: float) -> None:
+    """Exit 0 if URL answers 2xx (a container's health check).
+
+    Without URL: the liveness path of this host's `fusionflow serve` (FUSIONFLOW_PORT, HTTPS
+    when a certificate is set). Workers and the UI are probed by URL (`--metrics-port`,
+    Streamlit's /_stcore/health).
+    """
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    if url is None:
+        from fusionflow.config import get_settings
+
+        settings = get_settings()
+        scheme = "https" if settings.ssl_certfile else "http"
+        url = f"{scheme}://127.0.0.1:{settings.port}/healthz"
+    # A health check asks its own process on loopback: a self-signed certificate is fine.
+    context = ssl._create_unverified_context()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+            status = response.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"{url}: {getattr(e, 'reason', e)}") from None
+    if not 200 <= status < 300:
+        raise click.ClickException(f"{url}: HTTP {status}")
 
 
 SHUTDOWN_GRACE_S = 5
@@ -141,7 +175,9 @@ def serve(
 @click.option("--port", default=8501, show_default=True)
 def ui(api_url: str | None, host: str, port: int) -> None:
     """Run the web UI (Streamlit). It talks to a running `fusionflow serve` over HTTP."""
-    url = api_url or os.environ.get("FUSIONFLOW_API_URL", "http://127.0.0.1:8000")
+    from fusionflow.ui import API_URL_ENV, DEFAULT_API_URL
+
+    url = api_url or os.environ.get(API_URL_ENV, DEFAULT_API_URL)
     command = _ui_command(url, host, port)
     sys.exit(subprocess.call(command, env=_ui_env(url)))
 
@@ -187,7 +223,9 @@ def _die_with_parent() -> None:
 
 
 def _ui_env(api_url: str) -> dict[str, str]:
-    return {**os.environ, "FUSIONFLOW_API_URL": api_url}
+    from fusionflow.ui import API_URL_ENV
+
+    return {**os.environ, API_URL_ENV: api_url}
 
 
 def _redact(url: str) -> str:

@@ -36,9 +36,9 @@ PLAN, SHARD, FINALIZE = "fusionflow.plan", "fusionflow.shard", "fusionflow.final
 
 def make_app(settings: Settings) -> Celery:
     """A Celery app on ``REDIS_URL`` with FusionFlow's delivery settings and tasks."""
-    if not settings.redis_url:
+    if not settings.broker:
         raise ValueError("REDIS_URL is not set: the Celery executor needs a Redis broker")
-    app = Celery("fusionflow", broker=settings.redis_url, set_as_current=False)
+    app = Celery("fusionflow", broker=settings.broker, set_as_current=False)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -8,17 +8,16 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from fusionflow.ui import API_URL_ENV, DEFAULT_API_URL, PUBLIC_API_URL_ENV
 from fusionflow.ui.client import ApiClient, ApiError, Unauthorized
 
 T = TypeVar("T")
-
-DEFAULT_API = "http://127.0.0.1:8000"
 
 
 def api() -> ApiClient:
     """This browser session's client (``FUSIONFLOW_API_URL``, default the local serve)."""
     if "api" not in st.session_state:
-        base = os.environ.get("FUSIONFLOW_API_URL", DEFAULT_API)
+        base = os.environ.get(API_URL_ENV, DEFAULT_API_URL)
         st.session_state.api = ApiClient(base)
     client: ApiClient = st.session_state.api
     return client
@@ -27,7 +26,7 @@ def api() -> ApiClient:
 def public_api_url() -> str:
     """The API's address as the browser sees it (``FUSIONFLOW_PUBLIC_API_URL``), for
     download links; by default the address the UI itself uses."""
-    return os.environ.get("FUSIONFLOW_PUBLIC_API_URL") or str(api().http.base_url).rstrip("/")
+    return os.environ.get(PUBLIC_API_URL_ENV) or str(api().http.base_url).rstrip("/")
 
 
 def user() -> dict[str, Any] | None:

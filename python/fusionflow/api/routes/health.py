@@ -65,7 +65,7 @@ def _storage(services: Services) -> None:
 def _broker(services: Services) -> None:
     import redis
 
-    url = services.settings.redis_url
+    url = services.settings.broker
     assert url is not None
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
