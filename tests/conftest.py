@@ -14,7 +14,7 @@ import pytest
 
 from fusionflow.config import Settings, get_settings, normalize_database_url
 from fusionflow.db import Database, migrate
-from tests.servers import postgres_server, s3_server
+from tests.servers import a_postgres, s3_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ SETTING_ENV = (
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """A throwaway PostgreSQL server for the whole session."""
-    with postgres_server() as url:
+    with a_postgres() as url:
         yield url
 
 

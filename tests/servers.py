@@ -165,6 +165,37 @@ def redis_server(password: str | None = None) -> Iterator[tuple[str, subprocess.
         server.wait(30)
 
 
+# GitHub's CI gives the tests PostgreSQL and Redis as service containers (ci.yml); elsewhere,
+# and for tests that stop a server on purpose, they start their own from the binaries.
+POSTGRES_URL_ENV = "FUSIONFLOW_TEST_POSTGRES_URL"
+REDIS_URL_ENV = "FUSIONFLOW_TEST_REDIS_URL"
+
+
+@contextlib.contextmanager
+def a_postgres() -> Iterator[str]:
+    """An admin URL of a PostgreSQL for the tests: the CI service's or a fresh cluster's."""
+    if url := os.environ.get(POSTGRES_URL_ENV):
+        yield url.rstrip("/")
+        return
+    with postgres_server() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def a_redis() -> Iterator[str]:
+    """A Redis URL for one test: the CI service's (emptied first) or a fresh server's."""
+    if url := os.environ.get(REDIS_URL_ENV):
+        import redis
+
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        client.close()
+        yield url
+        return
+    with redis_server() as (url, _):
+        yield url
+
+
 @contextlib.contextmanager
 def s3_server() -> Iterator[str]:
     """An S3-compatible server (moto's, from PyPI) on loopback; yields its endpoint URL."""

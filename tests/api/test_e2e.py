@@ -25,7 +25,7 @@ from fusionflow.config import Settings
 from fusionflow.db import Database, Shard
 from tests.api.conftest import ADMIN_PASSWORD
 from tests.jobs.helpers import SLOW_PATTERN, slow_corpus
-from tests.servers import WebhookReceiver, free_port, redis_server, wait_for_port
+from tests.servers import WebhookReceiver, a_redis, free_port, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +122,7 @@ def test_the_grep_story_on_the_embedded_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_grep_story_on_celery_workers(settings: Settings, tmp_path: Path) -> None:
-    with redis_server() as (redis_url, _):
+    with a_redis() as redis_url:
         env = {
             **base_env(settings.data_dir),
             "DATABASE_URL": settings.database,

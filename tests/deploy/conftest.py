@@ -21,7 +21,8 @@ from tests.servers import require
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_TOOLS = Path(__file__).with_name("node_modules")
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "staging", "prod")
+NAMESPACES = {"dev": "fusionflow-dev", "staging": "fusionflow-staging", "prod": "fusionflow"}
 # The image every FusionFlow service runs, in compose.yaml and in the manifests.
 IMAGE_NAMES = ("fusionflow:local", "ghcr.io/fusionflow/fusionflow")
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from fusionflow.config import Settings
 from fusionflow.db import Database, Shard
 from fusionflow.executors.celery import CeleryExecutor
-from tests.servers import redis_server
+from tests.servers import a_redis
 
 
 class Workers:
@@ -51,7 +51,7 @@ class Workers:
 
 @pytest.fixture
 def celery_env(settings: Settings, db: Database, tmp_path: Path) -> Iterator[dict[str, str]]:
-    with redis_server() as (redis_url, _):
+    with a_redis() as redis_url:
         env = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", "/root"),
