@@ -33,6 +33,12 @@ def tool(name: str, install: str) -> str:
     return require(name, str(beside) if beside.exists() else shutil.which(name), install)
 
 
+def passes(*argv: str | Path) -> None:
+    """Run a checker; it must exit 0 (its output is the failure message otherwise)."""
+    done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def real_names() -> set[str]:
     """Environment variables FusionFlow reads: every setting, also as NAME_FILE, and the UI's."""
     names = environment_names() | set(ui.ENVIRONMENT)

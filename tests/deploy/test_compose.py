@@ -12,10 +12,13 @@ secret's name fails here.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -38,6 +41,7 @@ from tests.deploy.conftest import (
     dockerfile_instructions,
     fusionflow_services,
     image_entrypoint,
+    passes,
     real_names,
     tool,
 )
@@ -61,13 +65,7 @@ def test_compose_config_is_valid_with_and_without_the_observability_profile() ->
 
 def test_compose_file_matches_the_compose_spec_schema() -> None:
     checker = tool("check-jsonschema", "pip install check-jsonschema (the dev extra)")
-    done = subprocess.run(
-        [checker, "--builtin-schema", "vendor.compose-spec", str(ROOT / "compose.yaml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    passes(checker, "--builtin-schema", "vendor.compose-spec", str(ROOT / "compose.yaml"))
 
 
 def test_services_use_only_real_settings_and_mounted_secrets() -> None:
@@ -229,12 +227,12 @@ class Stack:
 def descendants(pid: int) -> set[str]:
     """The process ids under ``pid``, as strings (from /proc)."""
     children: dict[str, list[str]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for status in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = status.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        children.setdefault(fields[1], []).append(stat.parent.name)
+        children.setdefault(fields[1], []).append(status.parent.name)
     found, todo = set(), [str(pid)]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -372,3 +370,34 @@ def grep_through_the_api(stack: Stack, admin_password: str) -> tuple[dict[str, A
         out = io.BytesIO()
         api.download(job["id"], "matches.txt", out)
     return job, out.getvalue()
+
+
+def test_compose_init_makes_every_secret_the_file_names_once(tmp_path: Path) -> None:
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "compose-init", tmp_path / "scripts")
+    shutil.copy(ROOT / ".env.example", tmp_path)
+    first = subprocess.run(
+        ["sh", str(tmp_path / "scripts" / "compose-init")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    folder = tmp_path / "secrets"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    wanted = {Path(s["file"]).name for s in compose_config()["secrets"].values()}
+    made = {p.name: p.read_text() for p in folder.iterdir()}
+    assert set(made) == wanted
+    for name, value in made.items():
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o644  # containers' users read it
+        assert "\n" not in value
+    assert len(made["secret_key"]) >= 32  # the API refuses a shorter signing key
+    key_name, _, key = made["minio_kms_key"].partition(":")
+    assert key_name
+    assert len(base64.b64decode(key)) == 32
+    assert made["admin_password"] in first.stdout
+    assert (tmp_path / ".env").read_text() == (ROOT / ".env.example").read_text()
+    # Run again: nothing changes (a stack's data is locked with these).
+    subprocess.run(
+        ["sh", str(tmp_path / "scripts" / "compose-init")], capture_output=True, check=True
+    )
+    assert {p.name: p.read_text() for p in folder.iterdir()} == made

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +20,15 @@ from fusionflow.cli.service import ui as ui_command
 from fusionflow.cli.service import worker as worker_command
 from fusionflow.config import Settings
 from fusionflow.executors.celery import QUEUE
-from tests.deploy.conftest import NAMESPACES, OVERLAYS, kustomize, node_script, real_names, tool
+from tests.deploy.conftest import (
+    NAMESPACES,
+    OVERLAYS,
+    kustomize,
+    node_script,
+    passes,
+    real_names,
+    tool,
+)
 
 CORE_KINDS = {
     "Namespace",
@@ -119,13 +126,7 @@ def test_core_kinds_pass_strict_validation(
     rendered = tmp_path / "core.yaml"
     rendered.write_text(yaml.safe_dump_all(core))
     validate = tool("kubernetes-validate", "pip install kubernetes-validate (the dev extra)")
-    done = subprocess.run(
-        [validate, "--strict", "--quiet", "-k", version, str(rendered)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    passes(validate, "--strict", "--quiet", "-k", version, str(rendered))
 
 
 def test_keda_objects_pass_kedas_schema(overlay: tuple[str, list[dict[str, Any]]]) -> None:

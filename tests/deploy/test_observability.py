@@ -4,36 +4,23 @@ runs on the ports they serve."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
 
-from tests.deploy.conftest import ROOT, compose_config, tool
+from tests.deploy.conftest import ROOT, compose_config, passes, tool
 
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
 
 def test_promtool_accepts_the_prometheus_configuration() -> None:
     promtool = tool("promtool", "apt-get install prometheus (scripts/setup test)")
-    done = subprocess.run(
-        [promtool, "check", "config", "--syntax-only", str(PROMETHEUS)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    passes(promtool, "check", "config", "--syntax-only", str(PROMETHEUS))
 
 
 def test_amtool_accepts_the_alertmanager_configuration() -> None:
     amtool = tool("amtool", "apt-get install prometheus-alertmanager (scripts/setup test)")
-    done = subprocess.run(
-        [amtool, "check-config", str(ROOT / "deploy" / "alertmanager" / "alertmanager.yml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    passes(amtool, "check-config", str(ROOT / "deploy" / "alertmanager" / "alertmanager.yml"))
 
 
 def test_prometheus_scrapes_the_api_and_every_worker_where_they_serve() -> None:

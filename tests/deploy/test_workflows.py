@@ -5,7 +5,6 @@ the one setup step, publish only what they tested, and deploy overlays that exis
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from fusionflow.config import environment_names
-from tests.deploy.conftest import ROOT, node_script, tool
+from tests.deploy.conftest import ROOT, node_script, passes, tool
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 # The WebAssembly build on npm predates these GitHub-hosted runners (its label table ends at
@@ -56,13 +55,7 @@ def test_the_four_workflows_exist() -> None:
 
 def test_workflows_match_the_github_workflow_schema() -> None:
     checker = tool("check-jsonschema", "pip install check-jsonschema (the dev extra)")
-    done = subprocess.run(
-        [checker, "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    passes(checker, "--builtin-schema", "vendor.github-workflows", *WORKFLOWS)
 
 
 def test_actionlint_finds_nothing() -> None:
