@@ -4,6 +4,11 @@ long-lived API tokens of scripts.
 Passwords are hashed with Argon2id (argon2-cffi's defaults); a hash made with older
 parameters is replaced by a current one at the next successful login. API tokens are
 random secrets shown once; only their SHA-256 is stored.
+
+Hashing never runs inside a database transaction (on SQLite a write transaction would hold
+the database's one write lock through the whole ~64 MiB, ~50 ms computation), and only a
+few hashes run at once, with a short, bounded queue: past it a caller gets ``Overloaded``
+instead of waiting (and holding a server thread) without bound.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import contextlib
 import hashlib
 import re
 import secrets
+import threading
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
@@ -30,6 +37,12 @@ Role = Literal["user", "admin"]
 ROLES: tuple[Role, ...] = ("user", "admin")
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 MIN_PASSWORD = 8
+# Longer passwords are refused when set, and cannot be right when logging in.
+MAX_PASSWORD = 1024
+# A password check waits this long at most for a free hashing slot, and no more than
+# WAITERS_PER_SLOT checks wait per slot (each holds a server thread): past either, Overloaded.
+HASH_WAIT_S = 5.0
+WAITERS_PER_SLOT = 4
 # API tokens look like this, so that they are told apart from JWTs (and found by scanners).
 TOKEN_PREFIX = "ff_"
 
@@ -64,15 +77,49 @@ class TokenNotFound(LookupError):
     """The user has no API token with this id."""
 
 
+class Overloaded(RuntimeError):
+    """Every password-hashing slot is taken; the caller should retry in a moment."""
+
+    retry_after_s = 1
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
 class Accounts:
-    """User management on a database."""
+    """User management on a database. At most ``hashes_at_once`` password hashes run at
+    once in this process."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, hashes_at_once: int = 4) -> None:
         self.db = db
+        self._hash_slots = threading.BoundedSemaphore(hashes_at_once)
+        self._max_waiting = hashes_at_once * WAITERS_PER_SLOT
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _hashing(self) -> Iterator[None]:
+        with self._waiting_lock:
+            full = self._waiting >= self._max_waiting
+            self._waiting += not full
+        if full:
+            raise Overloaded("too many password checks at once; try again in a moment")
+        try:
+            got = self._hash_slots.acquire(timeout=HASH_WAIT_S)
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+        if not got:
+            raise Overloaded("too many password checks at once; try again in a moment")
+        try:
+            yield
+        finally:
+            self._hash_slots.release()
+
+    def _hash(self, password: str) -> str:
+        with self._hashing():
+            return hash_password(password)
 
     def create(self, username: str, password: str, role: str = "user") -> UserInfo:
         """A new active user; ``InvalidParameter`` for a bad or taken name, a short
@@ -84,7 +131,7 @@ class Accounts:
             )
         _check_password(password)
         _check_role(role)
-        user = User(username=username, password_hash=hash_password(password), role=role)
+        user = User(username=username, password_hash=self._hash(password), role=role)
         try:
             with self.db.session() as session:
                 session.add(user)
@@ -123,16 +170,18 @@ class Accounts:
         """Change what is given; the rest stays."""
         if role is not None:
             _check_role(role)
+        new_hash = None
         if password is not None:
             _check_password(password)
+            new_hash = self._hash(password)  # before the transaction, not inside it
         with self.db.session() as session:
             user = self._find_id(session, user_id)
             if role is not None:
                 user.role = role
             if active is not None:
                 user.active = active
-            if password is not None:
-                user.password_hash = hash_password(password)
+            if new_hash is not None:
+                user.password_hash = new_hash
             return UserInfo.model_validate(user)
 
     def delete(self, user_id: int) -> None:
@@ -174,20 +223,34 @@ class Accounts:
             return UserInfo.model_validate(user)
 
     def authenticate(self, username: str, password: str) -> UserInfo | None:
-        """The user, if ``password`` is theirs and they are active; None otherwise."""
-        with self.db.session() as session:
-            known = USERNAME.fullmatch(username) is not None
-            user = session.scalar(select(User).where(User.username == username)) if known else None
-            if user is None:
+        """The user, if ``password`` is theirs and they are active; None otherwise.
+        ``Overloaded`` when no hashing slot frees up in time."""
+        if len(password) > MAX_PASSWORD:
+            return None
+        found = None
+        if USERNAME.fullmatch(username):
+            with self.db.reading() as session:
+                found = session.execute(
+                    select(User.id, User.password_hash).where(User.username == username)
+                ).first()
+        with self._hashing():
+            if found is None:
                 _burn(password)  # as long as a real check: timing does not reveal names
                 return None
+            user_id, stored = found
             try:
-                _hasher.verify(user.password_hash, password)
+                _hasher.verify(stored, password)
             except (VerificationError, InvalidHashError):
                 return None
-            if _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
-            return UserInfo.model_validate(user) if user.active else None
+            rehashed = hash_password(password) if _hasher.check_needs_rehash(stored) else None
+        if rehashed is not None:
+            with self.db.session() as session:  # unless the password changed meanwhile
+                session.execute(
+                    update(User)
+                    .where(User.id == user_id, User.password_hash == stored)
+                    .values(password_hash=rehashed)
+                )
+        return self.active_user(user_id)
 
     def notify_prefs(self, user_id: int) -> dict[str, Any]:
         """The user's notification settings (see ``fusionflow.delivery.NotifyPrefs``)."""
@@ -276,8 +339,10 @@ def _burn(password: str) -> None:
 
 
 def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise InvalidParameter(f"invalid parameter `password`: at least {MIN_PASSWORD} characters")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidParameter(
+            f"invalid parameter `password`: {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+        )
 
 
 def _digest(secret: str) -> str:

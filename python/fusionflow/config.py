@@ -89,9 +89,16 @@ class Settings(BaseSettings):
     ssl_keyfile: Path | None = _env("FUSIONFLOW_SSL_KEYFILE")
     # Lifetime of the access tokens that logins hand out.
     token_ttl_s: int = Field(8 * 3600, ge=60, validation_alias="FUSIONFLOW_TOKEN_TTL")
-    # Failed logins allowed per user name and client within the window, then 429.
+    # Failed logins allowed per user name and client within the window, and per user name
+    # from any client; past them 429, one more attempt allowed per window / limit seconds.
     login_max_failures: int = Field(5, ge=1, validation_alias="FUSIONFLOW_LOGIN_MAX_FAILURES")
+    login_name_max_failures: int = Field(
+        50, ge=1, validation_alias="FUSIONFLOW_LOGIN_NAME_MAX_FAILURES"
+    )
     login_window_s: float = Field(300.0, gt=0, validation_alias="FUSIONFLOW_LOGIN_WINDOW")
+    # Password hashes (Argon2id, 64 MiB each) computed at once per API process; a login that
+    # finds the short queue for them full, or waits 5 s, is answered 503 with Retry-After.
+    password_hashes: int = Field(4, ge=1, le=64, validation_alias="FUSIONFLOW_PASSWORD_HASHES")
     # Largest file one upload may carry.
     upload_max_bytes: int = Field(10 << 30, ge=1, validation_alias="FUSIONFLOW_UPLOAD_MAX_BYTES")
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import jwt
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from fusionflow.api import create_app
-from fusionflow.api.security import LoginThrottle, signing_key
+from fusionflow.api.security import FailureBudget, LoginThrottle, signing_key
 from fusionflow.config import Settings
 from fusionflow.errors import InvalidParameter
-from tests.api.conftest import PASSWORD, add_user, login
+from tests.api.conftest import ADMIN_PASSWORD, PASSWORD, add_user, login
 
 ME = "/api/v1/me"
 
@@ -181,15 +185,91 @@ def test_a_deleted_users_token_does_not_pass_to_the_next_holder_of_the_id(
     assert client.get(ME, headers=login(client, "dave", PASSWORD)).json()["id"] == dave_id
 
 
-def test_parallel_guesses_cannot_pass_the_limit() -> None:
-    throttle = LoginThrottle(max_failures=5, window_s=60)
-    # Attempts are counted before the (slow) password check: the sixth is refused even
-    # while the first five are still being checked.
-    assert [throttle.attempt("eve", "10.0.0.1") for _ in range(5)] == [0.0] * 5
-    assert throttle.attempt("eve", "10.0.0.1") > 0
-    assert throttle.attempt("eve", "10.0.0.2") == 0.0  # per client
+def test_failures_slow_a_client_down_without_locking_anyone_out() -> None:
+    throttle = LoginThrottle(max_failures=5, window_s=60, name_max_failures=20)
+    for _ in range(5):
+        assert throttle.wait("eve", "10.0.0.1", now=0) == 0
+        throttle.failed("eve", "10.0.0.1", now=0)
+    # Past the budget: one more try per 60 / 5 = 12 s, not a 60 s lockout.
+    assert throttle.wait("eve", "10.0.0.1", now=0) == pytest.approx(12)
+    assert throttle.wait("eve", "10.0.0.1", now=12) == 0
+    assert throttle.wait("EVE", "10.0.0.2", now=0) == 0  # another client; names fold case
     throttle.succeeded("eve", "10.0.0.1")
-    assert throttle.attempt("EVE", "10.0.0.1") == 0.0  # names are case-insensitive
+    assert throttle.wait("eve", "10.0.0.1", now=0) == 0
+
+
+def test_guessers_everywhere_slow_the_name_but_its_owner_still_gets_in() -> None:
+    throttle = LoginThrottle(max_failures=5, window_s=60, name_max_failures=20)
+    for i in range(20):  # a botnet: four failures from each of five addresses
+        throttle.failed("ada", f"10.0.1.{i // 4}", now=0)
+    # Ada at home has never failed, yet waits for the name's slower refill: 60 / 20 = 3 s.
+    assert throttle.wait("ada", "192.0.2.7", now=0) == pytest.approx(3)
+    assert throttle.wait("ada", "192.0.2.7", now=3) == 0
+    assert throttle.wait("bob", "10.0.1.0", now=0) == 0  # other names are untouched
+
+
+def test_checks_in_progress_are_not_failures() -> None:
+    throttle = LoginThrottle(max_failures=5, window_s=60, name_max_failures=20)
+    # Ten correct logins at once all start: nothing failed (they were 5 x 429 before).
+    assert [throttle.wait("ada", "10.0.0.1", now=0) for _ in range(10)] == [0] * 10
+
+
+def test_the_throttle_keeps_small_keys_for_any_name() -> None:
+    throttle = LoginThrottle(max_failures=5, window_s=60, name_max_failures=20)
+    for i in range(150):
+        throttle.failed(f"{i}" + "x" * (1 << 20), "10.0.0.1", now=0)  # 1 MB names
+    budgets = (throttle._per_client._buckets, throttle._per_name._buckets)
+    assert all(len(key) == 16 for key in budgets[1])
+    assert all(len(name) == 16 for name, _ in budgets[0])
+    small = FailureBudget(1, 60, max_keys=100)
+    for i in range(1000):
+        small.spend(i, now=0)
+    assert len(small._buckets) == 100
+
+
+def test_simultaneous_correct_logins_all_succeed(client: TestClient, admin: dict[str, str]) -> None:
+    add_user(client, admin, "carol")
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(
+            pool.map(
+                lambda _: (
+                    client.post(
+                        "/api/v1/auth/token", data={"username": "carol", "password": PASSWORD}
+                    ).status_code
+                ),
+                range(10),
+            )
+        )
+    assert codes == [200] * 10
+
+
+def test_a_full_house_of_password_checks_is_503_with_retry_after(
+    api_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fusionflow.accounts
+
+    release = threading.Event()
+    started = threading.Event()
+
+    class Held(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            started.set()
+            assert release.wait(30)
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(fusionflow.accounts, "HASH_WAIT_S", 0.2)
+    settings = api_settings.model_copy(update={"password_hashes": 1})
+    with TestClient(create_app(settings)) as client, ThreadPoolExecutor(1) as pool:
+        monkeypatch.setattr(fusionflow.accounts, "_hasher", Held())
+        form = {"username": "admin", "password": ADMIN_PASSWORD}
+        first = pool.submit(client.post, "/api/v1/auth/token", data=form)
+        assert started.wait(10)
+        busy = client.post("/api/v1/auth/token", data={"username": "x", "password": "y" * 9})
+        release.set()
+        assert first.result(10).status_code == 200
+    assert busy.status_code == 503
+    assert busy.headers["Retry-After"] == "1"
+    assert "too many password checks" in busy.json()["detail"]
 
 
 def test_the_generated_signing_key_is_kept_whole_and_short_keys_are_refused(

@@ -229,7 +229,7 @@ def test_serve_reports_a_bad_admin_password_in_one_line(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2
-    assert result.stderr == "error: invalid parameter `password`: at least 8 characters\n"
+    assert result.stderr == "error: invalid parameter `password`: 8 to 1024 characters\n"
 
 
 def test_serve_stops_promptly_with_an_event_stream_open(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from fusionflow import __version__, storage
 from fusionflow.access import Forbidden
-from fusionflow.accounts import Accounts, TokenNotFound, UserNotFound
+from fusionflow.accounts import Accounts, Overloaded, TokenNotFound, UserNotFound
 from fusionflow.api.limits import BodyLimit
 from fusionflow.api.metrics import RequestMetrics
 from fusionflow.api.routes import auth, health, jobs, notifications, pipelines, uploads, users
@@ -47,6 +47,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (UploadNotFound, status.HTTP_404_NOT_FOUND),
     (FileNotFoundError, status.HTTP_404_NOT_FOUND),
     (TransientError, status.HTTP_503_SERVICE_UNAVAILABLE),
+    (Overloaded, status.HTTP_503_SERVICE_UNAVAILABLE),
 ]
 
 _ERRORS = {
@@ -106,7 +107,7 @@ def running_services(settings: Settings) -> Iterator[Services]:
         Path(settings.storage).mkdir(parents=True, exist_ok=True)
     with open_executor(settings) as executor:
         jobs = executor.jobs
-        accounts = Accounts(jobs.db)
+        accounts = Accounts(jobs.db, settings.password_hashes)
         ensure_first_admin(settings, accounts)
         yield Services(
             settings=settings,
@@ -116,7 +117,11 @@ def running_services(settings: Settings) -> Iterator[Services]:
             notifications=Notifications(jobs.db),
             uploads=Uploads(settings),
             tokens=AccessTokens(signing_key(settings), settings.token_ttl_s),
-            throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s),
+            throttle=LoginThrottle(
+                settings.login_max_failures,
+                settings.login_window_s,
+                settings.login_name_max_failures,
+            ),
         )
 
 
@@ -135,7 +140,10 @@ def ensure_first_admin(settings: Settings, accounts: Accounts) -> None:
 
 def _responder(code: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def respond(request: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"detail": one_line(error)}, status_code=code)
+        # An error that knows when to come back says so (Overloaded).
+        wait = getattr(error, "retry_after_s", None)
+        headers = {"Retry-After": str(wait)} if wait is not None else None
+        return JSONResponse({"detail": one_line(error)}, status_code=code, headers=headers)
 
     return respond
 

@@ -8,12 +8,14 @@ generated once into the data dir). Scripts may use long-lived API tokens instead
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import OrderedDict
+from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -119,38 +121,72 @@ def incarnation(created_at: datetime) -> int:
     return int(created_at.timestamp() * 1_000_000)
 
 
-class LoginThrottle:
-    """Counts failed logins per (user name, client) in a sliding window; once the limit
-    is reached, further attempts are refused until the oldest failure leaves the window.
-    Per process: with several API processes the limit applies to each."""
+class FailureBudget:
+    """Failures allowed per key: ``burst`` at first, then one more each ``window_s / burst``
+    seconds (a token bucket that only failures drain). Being over it delays the next attempt
+    by one refill at most: a slow-down, never a lockout. The table keeps the ``max_keys``
+    keys touched last, so a spray of keys costs bounded memory."""
 
-    def __init__(self, max_failures: int, window_s: float) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+    def __init__(self, burst: int, window_s: float, max_keys: int = 100_000) -> None:
+        self.burst = burst
+        self.rate = burst / window_s
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[Hashable, tuple[float, float]] = OrderedDict()
+
+    def wait(self, key: Hashable, now: float) -> float:
+        """Seconds until an attempt for ``key`` may run (0: now)."""
+        tokens = self._tokens(key, now)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+    def spend(self, key: Hashable, now: float) -> None:
+        self._buckets[key] = (self._tokens(key, now) - 1, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+
+    def forget(self, key: Hashable) -> None:
+        self._buckets.pop(key, None)
+
+    def _tokens(self, key: Hashable, now: float) -> float:
+        tokens, since = self._buckets.get(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - since) * self.rate)
+
+
+class LoginThrottle:
+    """Failed logins, counted per (user name, client) and, more loosely, per user name:
+    ``max_failures`` per client and name in ``window_s`` (a guesser at one address), and
+    ``name_max_failures`` per name from anywhere (guessers at many). Only failures count;
+    a check in progress does not. Past a budget the name can still be tried, at the budget's
+    refill rate, so nobody can lock its owner out. Names are kept as 16-byte digests.
+    Per process: with several API processes the limits apply to each."""
+
+    def __init__(self, max_failures: int, window_s: float, name_max_failures: int) -> None:
+        self._per_client = FailureBudget(max_failures, window_s)
+        self._per_name = FailureBudget(name_max_failures, window_s)
         self._lock = threading.Lock()
 
-    def attempt(self, username: str, client: str) -> float:
-        """Count an attempt as failed before the password is checked (so that parallel
-        guesses cannot all get past the limit), and return 0; or, when the limit is
-        reached, count nothing and return the seconds until the next attempt is allowed."""
+    @staticmethod
+    def _keys(username: str, client: str) -> tuple[bytes, tuple[bytes, str]]:
+        name = hashlib.blake2b(username.casefold().encode(), digest_size=16).digest()
+        return name, (name, client[:64])
+
+    def wait(self, username: str, client: str, now: float | None = None) -> float:
+        """Seconds until this client may try this name again (0: now)."""
+        name, pair = self._keys(username, client)
+        now = time.monotonic() if now is None else now
         with self._lock:
-            recent = self._recent((username.lower(), client))
-            if len(recent) >= self.max_failures:
-                return max(0.001, recent[0] + self.window_s - time.monotonic())
-            recent.append(time.monotonic())
-            if len(self._failures) > 100_000:  # bounded memory under a spray of names
-                self._failures.pop(next(iter(self._failures)))
-            return 0.0
+            return max(self._per_client.wait(pair, now), self._per_name.wait(name, now))
+
+    def failed(self, username: str, client: str, now: float | None = None) -> None:
+        name, pair = self._keys(username, client)
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._per_client.spend(pair, now)
+            self._per_name.spend(name, now)
 
     def succeeded(self, username: str, client: str) -> None:
-        """The password was right: forget the failures."""
+        """The password was right: this client's failures for the name are forgotten
+        (not the name's: others' guesses still count)."""
+        _, pair = self._keys(username, client)
         with self._lock:
-            self._failures.pop((username.lower(), client), None)
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        recent = self._failures.setdefault(key, deque())
-        cutoff = time.monotonic() - self.window_s
-        while recent and recent[0] <= cutoff:
-            recent.popleft()
-        return recent
+            self._per_client.forget(pair)

@@ -39,7 +39,7 @@ def login(
     services: ServicesDep,
 ) -> AccessToken:
     """OAuth2 password flow: a user name and password for an expiring bearer token.
-    Repeated failures for one name from one client are refused for a while (429)."""
+    Repeated failures for a name are slowed down (429 with Retry-After)."""
     user = _check_password(request, services, form.username, form.password)
     if user is None:
         raise HTTPException(
@@ -56,9 +56,10 @@ def login(
 def _check_password(
     request: Request, services: Services, username: str, password: str
 ) -> UserInfo | None:
-    """The user if the password is theirs; rate-limited per name and client (429)."""
+    """The user if the password is theirs; failures are rate-limited per name and client
+    and per name (429); 503 when too many password checks are running."""
     client = request.client.host if request.client else "-"
-    wait = services.throttle.attempt(username, client)
+    wait = services.throttle.wait(username, client)
     if wait > 0:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -66,7 +67,9 @@ def _check_password(
             headers={"Retry-After": str(math.ceil(wait))},
         )
     user = services.accounts.authenticate(username, password)
-    if user is not None:
+    if user is None:
+        services.throttle.failed(username, client)
+    else:
         services.throttle.succeeded(username, client)
     return user
 
