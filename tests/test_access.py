@@ -32,6 +32,9 @@ def test_local_inputs_are_checked_and_returned_resolved(local: Settings, tmp_pat
         check_inputs(local, ["logs/a.log"], user_id=2, admin=False)
     with pytest.raises(InvalidParameter, match="control characters"):
         check_inputs(local, [f"{srv}/a\x00b"], user_id=2, admin=False)
+    for encoded in ("%00", "%0A", "%7f"):  # percent-decoded in file:// URLs (was a 500)
+        with pytest.raises(InvalidParameter, match="control characters"):
+            check_inputs(local, [f"file://{srv}/a{encoded}b"], user_id=2, admin=False)
 
 
 def test_the_data_dir_and_others_storage_are_refused(local: Settings, tmp_path: Path) -> None:

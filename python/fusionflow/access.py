@@ -54,6 +54,9 @@ def _check(settings: Settings, item: str, user_id: int, admin: bool) -> str:
         given = storage.local_path(item)
     except ValueError as e:
         raise InvalidParameter(f"invalid parameter `inputs`: {e}") from None
+    # A file:// URL is percent-decoded: look again (`%00` made realpath raise, a 500).
+    if _CONTROL.search(str(given)):
+        raise InvalidParameter("invalid parameter `inputs`: control characters in an input")
     if not given.is_absolute():
         raise InvalidParameter(f"invalid parameter `inputs`: {item} is not an absolute path")
     path = Path(os.path.realpath(given))

@@ -57,6 +57,7 @@ class UserInfo(BaseModel):
     role: str
     active: bool
     created_at: datetime
+    credential_version: int = 0
 
 
 class TokenInfo(BaseModel):
@@ -182,6 +183,7 @@ class Accounts:
                 user.active = active
             if new_hash is not None:
                 user.password_hash = new_hash
+                user.credential_version += 1  # ends every session made before
             return UserInfo.model_validate(user)
 
     def delete(self, user_id: int) -> None:
@@ -273,11 +275,15 @@ class Accounts:
         if not 1 <= len(name) <= 100 or not name.isprintable():
             raise InvalidParameter("invalid parameter `name`: 1 to 100 printable characters")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = ApiToken(
-            user_id=user_id, name=name, token_hash=_digest(secret), expires_at=expires_at
-        )
         with self.db.session() as session:
-            self._find_id(session, user_id)
+            user = self._find_id(session, user_id)
+            token = ApiToken(
+                user_id=user_id,
+                name=name,
+                token_hash=_digest(secret),
+                expires_at=expires_at,
+                credential_version=user.credential_version,
+            )
             session.add(token)
             session.flush()
             return TokenInfo.model_validate(token), secret
@@ -306,6 +312,8 @@ class Accounts:
             user = session.get(User, token.user_id)
             if user is None or not user.active:
                 return None
+            if token.credential_version != user.credential_version:
+                return None  # made before a password change
             stale = token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60
             found = UserInfo.model_validate(user)
         if stale:  # written at most once a minute: a busy script does not write per request

@@ -118,7 +118,8 @@ def compose(notification: Notification, job: Job | None, public_url: str | None)
             lines.append(f"{public_url.rstrip('/')}/?job={job.id}")
     text = "\n".join(lines)
     return Message(
-        subject=f"FusionFlow: {notification.message}"[:200],
+        # One line: a job's name could hold CR/LF, which no mail server accepts in a header.
+        subject=" ".join(f"FusionFlow: {notification.message}".split())[:200],
         text=text,
         payload={"text": text, "fusionflow": details},
     )

@@ -1,6 +1,10 @@
-"""Prometheus metrics of jobs and shards (the API adds request metrics beside them)."""
+"""Prometheus metrics of jobs and shards (the API adds request metrics beside them), and
+the redaction of secrets from access logs."""
 
 from __future__ import annotations
+
+import logging
+import re
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -35,3 +39,31 @@ DELIVERIES = Counter(
     "retried, failed: attempts used up).",
     ["channel", "outcome"],
 )
+
+
+class RedactQueryTokens(logging.Filter):
+    """Blanks the tokens a URL may carry in its query (download links' ``link=``, and
+    ``token=``/``access_token=`` should a client send one) in access-log records: a log
+    line must not be a way in."""
+
+    PATTERN = re.compile(r"([?&](?:link|token|access_token)=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self.PATTERN.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = self.PATTERN.sub(r"\1***", record.msg)
+        return True
+
+
+ACCESS_LOG_REDACTION = RedactQueryTokens()
+
+
+def redact_access_log() -> None:
+    """Install the redaction on uvicorn's access log (idempotent)."""
+    access = logging.getLogger("uvicorn.access")
+    if ACCESS_LOG_REDACTION not in access.filters:
+        access.addFilter(ACCESS_LOG_REDACTION)

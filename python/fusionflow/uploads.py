@@ -9,9 +9,11 @@ file sent to S3 when it is complete. A file cut off half-way is never listed or 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import tempfile
+import time
 import unicodedata
 from pathlib import Path
 from typing import IO
@@ -25,6 +27,8 @@ from fusionflow.errors import InvalidParameter
 _UNSAFE = re.compile(r"[^\w.\-]+")
 _BATCH = re.compile(r"[0-9a-f]{16}")
 MAX_DEPTH = 16
+# A half-written upload untouched this long belongs to a request that is gone.
+STALE_PARTIAL_S = 3600.0
 
 
 class UploadItem(BaseModel):
@@ -171,6 +175,22 @@ class Uploads:
             if _BATCH.fullmatch(batch) and name and not name.rsplit("/", 1)[-1].startswith("."):
                 items.append(UploadItem(batch=batch, name=name, size=size, url=url))
         return items
+
+    def remove_stale_partials(self, older_than_s: float = STALE_PARTIAL_S) -> int:
+        """Remove the half-written files of uploads cut off by a crash (local storage; on S3
+        they were scratch files, never in storage). Only files idle for ``older_than_s``:
+        another API process may be writing a fresh one. Returns how many."""
+        if storage.is_s3(self.settings.storage):
+            return 0
+        root = storage.local_path(storage.join(self.settings.storage, "uploads"))
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for partial in root.glob("*/*/**/.*.partial"):
+            with contextlib.suppress(FileNotFoundError):
+                if partial.stat().st_mtime < cutoff:
+                    partial.unlink()
+                    removed += 1
+        return removed
 
     def delete_all(self, user_id: int) -> None:
         """Remove every upload of the user (when the user is removed)."""

@@ -153,6 +153,42 @@ def test_changing_ones_password(client: TestClient, alice: dict[str, str]) -> No
     assert login(client, "alice", "a new password")
 
 
+def test_a_password_change_ends_every_session_and_token_made_before_it(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    alice_id = add_user(client, admin, "alice")
+    laptop = login(client, "alice", PASSWORD)
+    phone = login(client, "alice", PASSWORD)
+    made = client.post("/api/v1/tokens", json={"name": "cron"}, headers=laptop).json()
+    script = {"Authorization": f"Bearer {made['token']}"}
+    assert client.get(ME, headers=script).status_code == 200
+    # A role change is not a credential change: everything still holds.
+    client.patch(f"/api/v1/users/{alice_id}", json={"role": "user"}, headers=admin)
+    assert client.get(ME, headers=phone).status_code == 200
+
+    change = {"current_password": PASSWORD, "new_password": "a new password"}
+    assert client.post("/api/v1/me/password", json=change, headers=laptop).status_code == 204
+    for headers in (laptop, phone, script):  # 200 with the old credentials before
+        assert client.get(ME, headers=headers).status_code == 401
+    fresh = login(client, "alice", "a new password")
+    assert client.get(ME, headers=fresh).status_code == 200
+    renewed = client.post("/api/v1/tokens", json={"name": "cron 2"}, headers=fresh).json()
+    assert (
+        client.get(ME, headers={"Authorization": f"Bearer {renewed['token']}"}).status_code == 200
+    )
+
+    # An admin's reset ends them too.
+    reset = client.patch(
+        f"/api/v1/users/{alice_id}", json={"password": "reset by admin"}, headers=admin
+    )
+    assert reset.status_code == 200
+    assert client.get(ME, headers=fresh).status_code == 401
+    assert (
+        client.get(ME, headers={"Authorization": f"Bearer {renewed['token']}"}).status_code == 401
+    )
+    assert client.get(ME, headers=admin).status_code == 200  # other users are untouched
+
+
 def test_first_start_creates_an_admin_with_a_generated_password(
     settings: Settings, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -88,6 +88,34 @@ def test_an_email_and_a_webhook_when_a_job_completes(
     assert body["fusionflow"]["files"] == 2
 
 
+def test_a_job_name_with_line_breaks_still_gets_its_email(
+    api_settings: Settings, smtp: tuple[int, list], allowed: Path
+) -> None:
+    port, inbox = smtp
+    with make_client(api_settings, port) as client:
+        admin = login(client, "admin", ADMIN_PASSWORD)
+        add_user(client, admin, "alice")
+        alice = login(client, "alice", PASSWORD)
+        prefs = {"email": "alice@example.org", "min_duration_s": 0}
+        client.put(NOTIFY, json=prefs, headers=alice)
+        body = {
+            "pipeline": "grep",
+            "inputs": [str(allowed / "logs")],
+            "params": {"patterns": ["ERROR"]},
+            "name": "nightly\r\nBcc: someone@example.org",
+        }
+        job = client.post("/api/v1/jobs", json=body, headers=alice).json()
+        wait_for(client, job["id"], alice)
+        sent = until(lambda: settled(client, alice))
+    assert [(d["channel"], d["status"]) for d in sent] == [
+        ("email", "sent")
+    ]  # failed for good before
+    (message,) = inbox
+    assert "\n" not in message["Subject"]
+    assert message["Subject"].endswith("Bcc: someone@example.org completed")
+    assert message["Bcc"] is None  # a header never smuggled in
+
+
 def test_a_failing_webhook_is_retried_recorded_and_never_fails_the_job(
     api_settings: Settings, allowed: Path
 ) -> None:

@@ -157,6 +157,19 @@ def test_the_grep_story_on_celery_workers(settings: Settings, tmp_path: Path) ->
     assert f":{worker.pid}:" in ran_on.pop()  # the worker process ran the shards, not serve
 
 
+def test_download_link_tokens_stay_out_of_the_access_log(tmp_path: Path) -> None:
+    with serve(base_env(tmp_path / "data"), tmp_path) as url:
+        secret = "eyJhbGciOiJIUzI1NiJ9.not-a-real-token.signature"
+        # A link's token travels in the query; with or without a valid one, it is logged blank.
+        httpx.get(f"{url}/api/v1/jobs/x/artifacts/matches.txt?link={secret}")
+        httpx.get(f"{url}/healthz?token={secret}&other=1")
+        time.sleep(0.3)
+    logged = "".join(p.read_text() for p in tmp_path.glob("serve-*.log"))
+    assert "/artifacts/matches.txt?link=***" in logged
+    assert "/healthz?token=***&other=1" in logged
+    assert secret not in logged
+
+
 def test_serve_speaks_tls_when_given_a_certificate(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     env = base_env(tmp_path / "data")

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 import fusionflow
 from fusionflow.api.security import AccessTokens
 from fusionflow.config import Settings
-from tests.api.conftest import submit_grep, wait_for
+from tests.api.conftest import PASSWORD, submit_grep, wait_for
 from tests.jobs.helpers import SLOW_PATTERN, slow_corpus
 
 JOBS = "/api/v1/jobs"
@@ -71,6 +71,31 @@ def test_download_links_work_without_the_token_for_one_file_a_while(
     assert client.get(f"{JOBS}/{job['id']}/artifacts/matches.txt?link={expired}").status_code == 401
     missing = client.post(f"{JOBS}/{job['id']}/links", json={"name": "nope"}, headers=alice)
     assert missing.status_code == 404
+
+
+def test_a_password_change_ends_the_download_links_made_before_it(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    job = wait_for(client, submit_grep(client, alice, [str(allowed / "logs")])["id"], alice)
+    made = client.post(f"{JOBS}/{job['id']}/links", json={"name": "matches.txt"}, headers=alice)
+    url = made.json()["url"]
+    assert client.get(url).status_code == 200
+    change = {"current_password": PASSWORD, "new_password": "a new password"}
+    assert client.post("/api/v1/me/password", json=change, headers=alice).status_code == 204
+    assert client.get(url).status_code == 401
+
+
+def test_a_percent_encoded_nul_in_a_file_url_is_422(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    body = {
+        "pipeline": "grep",
+        "inputs": [f"file://{allowed}/logs%00x"],
+        "params": {"patterns": ["x"]},
+    }
+    response = client.post(JOBS, json=body, headers=alice)
+    assert response.status_code == 422  # a 500 and a reset connection before
+    assert "control characters" in response.json()["detail"]
 
 
 def test_inputs_outside_the_allowed_roots_are_403(

@@ -3,6 +3,8 @@ limited in size, and usable as job inputs by their owner only."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +165,21 @@ def test_with_s3_storage_uploads_go_to_s3_and_downloads_redirect(
 
         assert httpx.get(redirect.headers["location"]).text == f"{items[0]['url']}:1:ERROR s3\n"
         assert client.get("/readyz").json()["checks"]["storage"] == {"ok": True, "error": None}
+
+
+def test_half_written_uploads_left_by_a_crash_are_removed_at_start(api_settings: Settings) -> None:
+    batch = Path(api_settings.storage) / "uploads" / "1" / "0123456789abcdef"
+    (batch / "logs").mkdir(parents=True)
+    stale = batch / "logs" / ".app.log.partial"
+    fresh = batch / ".db.log.partial"  # another API process may be writing it right now
+    kept = batch / "logs" / "done.log"
+    for file in (stale, fresh, kept):
+        file.write_bytes(b"x" * 100)
+    long_ago = time.time() - 2 * 3600
+    os.utime(stale, (long_ago, long_ago))
+    os.utime(kept, (long_ago, long_ago))
+    with TestClient(create_app(api_settings)):
+        pass
+    assert not stale.exists()
+    assert fresh.exists()
+    assert kept.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ def test_migrations_match_the_models(db: Database) -> None:
     with db.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
-    assert migrate.current(db.url) == "0003"
+    assert migrate.current(db.url) == "0004"
 
 
 def test_upgrade_is_idempotent(db: Database) -> None:
@@ -53,7 +54,7 @@ def test_cli_db_upgrade(settings: Settings, tmp_path: Path) -> None:
         [script, "db", "upgrade"], capture_output=True, text=True, env=env, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("database at revision 0003: ")
+    assert result.stdout.startswith("database at revision 0004: ")
     assert "Traceback" not in result.stderr
 
 
@@ -73,4 +74,18 @@ def test_concurrent_upgrades_do_not_collide(database_url: str) -> None:
     for process in processes:
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
-    assert migrate.current(database_url) == "0003"
+    assert migrate.current(database_url) == "0004"
+
+
+def test_a_new_sqlite_database_is_private_to_its_owner(tmp_path: Path) -> None:
+    # It holds password hashes and token digests: 0600, like the signing key (was 0644).
+    url = f"sqlite:///{tmp_path / 'data' / 'fusionflow.db'}"
+    migrate.upgrade(url)
+    database = Database(url)
+    with database.session() as session:  # WAL and shared memory appear with a write
+        session.execute(text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
+    files = sorted((tmp_path / "data").iterdir())
+    assert [f.name for f in files][:1] == ["fusionflow.db"]
+    for file in files:
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
+    database.dispose()

@@ -25,6 +25,7 @@ from fusionflow.errors import InvalidParameter, TransientError, one_line
 from fusionflow.executors import open_executor
 from fusionflow.jobs import ArtifactNotFound, JobConflict, JobNotFound
 from fusionflow.notifications import NotificationNotFound, Notifications
+from fusionflow.observability import redact_access_log
 from fusionflow.uploads import UploadNotFound, Uploads, UploadTooLarge
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redact_access_log()  # here: uvicorn has configured its loggers by now
         with running_services(settings) as services:
             app.state.services = services
             yield
@@ -109,13 +111,16 @@ def running_services(settings: Settings) -> Iterator[Services]:
         jobs = executor.jobs
         accounts = Accounts(jobs.db, settings.password_hashes)
         ensure_first_admin(settings, accounts)
+        uploads = Uploads(settings)
+        if removed := uploads.remove_stale_partials():
+            log.info("removed %d half-written uploads left by an earlier crash", removed)
         yield Services(
             settings=settings,
             db=jobs.db,
             jobs=jobs,
             accounts=accounts,
             notifications=Notifications(jobs.db),
-            uploads=Uploads(settings),
+            uploads=uploads,
             tokens=AccessTokens(signing_key(settings), settings.token_ttl_s),
             throttle=LoginThrottle(
                 settings.login_max_failures,

@@ -62,45 +62,51 @@ class AccessTokens:
         self._key = key
         self.ttl_s = ttl_s
 
-    def issue(self, user_id: int, user_since: datetime) -> str:
+    def issue(self, user_id: int, user_since: datetime, version: int = 0) -> str:
         """A token for the user created at ``user_since``: it names that user, not a later
-        one given the same id (SQLite reuses the highest id after a delete)."""
+        one given the same id (SQLite reuses the highest id after a delete), and holds only
+        while their credentials are at ``version`` (a password change ends it)."""
         now = datetime.now(UTC)
         claims = {
             "sub": str(user_id),
             "usr": incarnation(user_since),
+            "ver": version,
             "iat": now,
             "exp": now + timedelta(seconds=self.ttl_s),
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def claims(self, token: str) -> tuple[int, int] | None:
-        """The user id a valid, unexpired login token names and that user's
-        ``incarnation``; None for anything else (download links included)."""
+    def claims(self, token: str) -> tuple[int, int, int] | None:
+        """The user id a valid, unexpired login token names, that user's ``incarnation``
+        and credential version; None for anything else (download links included)."""
         claims = self._decode(token)
         if claims is None or "file" in claims:
             return None
-        return int(claims["sub"]), int(claims["usr"])
+        return _identity(claims)
 
-    def issue_link(self, user_id: int, user_since: datetime, file: str, ttl_s: int) -> str:
+    def issue_link(
+        self, user_id: int, user_since: datetime, file: str, ttl_s: int, version: int = 0
+    ) -> str:
         """A token that lets a browser fetch one file (``job/name``) for a short while,
         without the user's bearer token (a plain link cannot send headers)."""
         now = datetime.now(UTC)
         claims = {
             "sub": str(user_id),
             "usr": incarnation(user_since),
+            "ver": version,
             "file": file,
             "iat": now,
             "exp": now + timedelta(seconds=ttl_s),
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def link_claims(self, token: str, file: str) -> tuple[int, int] | None:
-        """The user id and incarnation of a valid link token for exactly ``file``."""
+    def link_claims(self, token: str, file: str) -> tuple[int, int, int] | None:
+        """The user id, incarnation and credential version of a valid link token for
+        exactly ``file``."""
         claims = self._decode(token)
         if claims is None or claims.get("file") != file:
             return None
-        return int(claims["sub"]), int(claims["usr"])
+        return _identity(claims)
 
     def _decode(self, token: str) -> dict[str, Any] | None:
         try:
@@ -110,10 +116,16 @@ class AccessTokens:
                 algorithms=[ALGORITHM],
                 options={"require": ["exp", "iat", "sub", "usr"]},
             )
-            int(claims["sub"]), int(claims["usr"])
+            _identity(claims)
         except (jwt.InvalidTokenError, ValueError, TypeError):
             return None
         return claims
+
+
+def _identity(claims: dict[str, Any]) -> tuple[int, int, int]:
+    """(user id, incarnation, credential version); tokens from before credential versions
+    carry none and count as version 0, which holds until the first password change."""
+    return int(claims["sub"]), int(claims["usr"]), int(claims.get("ver", 0))
 
 
 def incarnation(created_at: datetime) -> int:

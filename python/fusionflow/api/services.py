@@ -84,13 +84,17 @@ def artifact_reader(
     return user
 
 
-def _user_of(services: Services, claims: tuple[int, int] | None) -> UserInfo | None:
-    """The active user a token's (id, incarnation) names; None for a token made for a
-    deleted user whose id (SQLite reuses the highest) now names someone else."""
+def _user_of(services: Services, claims: tuple[int, int, int] | None) -> UserInfo | None:
+    """The active user a token's (id, incarnation, credential version) names; None for a
+    token made for a deleted user whose id (SQLite reuses the highest) now names someone
+    else, or made before the user's password last changed."""
     if claims is None:
         return None
-    user = services.accounts.active_user(claims[0])
-    return user if user is not None and claims[1] == incarnation(user.created_at) else None
+    user_id, since, version = claims
+    user = services.accounts.active_user(user_id)
+    if user is None or since != incarnation(user.created_at):
+        return None
+    return user if version == user.credential_version else None
 
 
 ArtifactReader = Annotated[UserInfo, Depends(artifact_reader)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,13 +22,22 @@ def make_engine(url: str) -> Engine:
         # Up to 40 connections: the API's 40 request threads never wait for one.
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(parsed.database))
     # A pool as large as the API's request threads (40) plus the executor's: a connection
     # beyond the pool would be opened (PRAGMAs and all) and closed for every session.
     engine = create_engine(url, connect_args={"timeout": 30}, pool_size=48, max_overflow=16)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only, before SQLite does (with the
+    umask, usually 0644): it holds password hashes and token digests. SQLite gives its WAL
+    and shared-memory files the same mode as the database file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -94,6 +94,9 @@ class User(Base):
     # Per-user notification settings (email address, webhook URL, minimum duration).
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Goes up with every password change; sessions and API tokens made at an older version
+    # are refused.
+    credential_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):
@@ -109,6 +112,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
+    # The user's credential_version when the token was made.
+    credential_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Job(Base):

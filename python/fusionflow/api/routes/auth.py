@@ -48,7 +48,7 @@ def login(
             headers={"WWW-Authenticate": "Bearer"},
         )
     return AccessToken(
-        access_token=services.tokens.issue(user.id, user.created_at),
+        access_token=services.tokens.issue(user.id, user.created_at, user.credential_version),
         expires_in=services.tokens.ttl_s,
     )
 

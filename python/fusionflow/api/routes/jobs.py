@@ -222,7 +222,7 @@ def link(job_id: str, body: LinkRequest, user: CurrentUser, services: ServicesDe
     browser's plain link cannot send the header; the file then streams, with Range)."""
     found = services.jobs.artifact(job_id, body.name, visible_to=visible_to(user))
     token = services.tokens.issue_link(
-        user.id, user.created_at, f"{job_id}/{found.name}", LINK_TTL_S
+        user.id, user.created_at, f"{job_id}/{found.name}", LINK_TTL_S, user.credential_version
     )
     url = f"{API_PREFIX}/jobs/{job_id}/artifacts/{quote(found.name)}?link={token}"
     return DownloadLink(url=url, expires_in=LINK_TTL_S)
