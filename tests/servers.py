@@ -282,12 +282,14 @@ class FaultyProxy:
 
 class WebhookReceiver:
     """A real HTTP server on loopback that records the JSON POSTed to it; the first
-    ``failures`` requests are answered 500."""
+    ``failures`` requests are answered 500. ``trickle``: the answer comes a byte every
+    half second, for a minute (a receiver that never quite times out)."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, trickle: bool = False) -> None:
         import http.server
         import json
         import threading
+        import time
 
         self.bodies: list[dict] = []
         self.failures = failures
@@ -296,6 +298,14 @@ class WebhookReceiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if trickle:
+                    receiver.bodies.append(json.loads(body))
+                    with contextlib.suppress(OSError):
+                        for byte in b"HTTP/1.1 200 OK\r\n" * 8:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.5)
+                    return
                 if receiver.failures > 0:
                     receiver.failures -= 1
                     self.send_response(500)

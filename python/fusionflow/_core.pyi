@@ -11,6 +11,7 @@ __all__ = [
     "Progress",
     "TransientError",
     "__version__",
+    "check_grep_patterns",
     "concat_parts",
     "csv_aggregate",
     "extract_text",
@@ -58,6 +59,8 @@ def grep(
     max_matches_per_file: int | None = None,
     binary: str = "skip",
     max_line_bytes: int = ...,
+    max_decoded_bytes: int = ...,
+    max_spill_bytes: int = ...,
     include: Sequence[str] = ...,
     exclude: Sequence[str] = ...,
     hidden: bool = False,
@@ -67,6 +70,13 @@ def grep(
     threads: int = 0,
     progress: Progress | None = None,
 ) -> str: ...
+def check_grep_patterns(
+    patterns: Sequence[str],
+    *,
+    ignore_case: bool = False,
+    fixed_strings: bool = False,
+    word: bool = False,
+) -> None: ...
 def csv_aggregate(
     inputs: Sequence[str | PathLike[str]],
     output_dir: str | PathLike[str],
@@ -77,6 +87,7 @@ def csv_aggregate(
     encoding: str | None = None,
     on_bad_rows: str = "skip",
     max_row_bytes: int = ...,
+    max_decoded_bytes: int = ...,
     bad_row_samples: int = 20,
     parquet: bool = False,
     include: Sequence[str] = ...,

@@ -82,6 +82,30 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, validation_alias="FUSIONFLOW_MAX_ATTEMPTS")
     retry_backoff_s: float = Field(1.0, ge=0, validation_alias="FUSIONFLOW_RETRY_BACKOFF")
 
+    # The largest sizes a job may ask for in its parameters, which bound the memory, disk
+    # and time one file may take; larger values are refused at submit, and defaults above
+    # them are lowered to them.
+    max_line_bytes_limit: int = Field(
+        256 << 20, ge=1024, validation_alias="FUSIONFLOW_MAX_LINE_BYTES_LIMIT"
+    )
+    max_row_bytes_limit: int = Field(
+        256 << 20, ge=1024, validation_alias="FUSIONFLOW_MAX_ROW_BYTES_LIMIT"
+    )
+    max_file_bytes_limit: int = Field(
+        1 << 30, ge=1, validation_alias="FUSIONFLOW_MAX_FILE_BYTES_LIMIT"
+    )
+    max_pixels_limit: int = Field(250_000_000, ge=1, validation_alias="FUSIONFLOW_MAX_PIXELS_LIMIT")
+    max_decompressed_bytes_limit: int = Field(
+        16 << 30, ge=1, validation_alias="FUSIONFLOW_MAX_DECOMPRESSED_BYTES_LIMIT"
+    )
+    max_spill_bytes_limit: int = Field(
+        8 << 30, ge=1, validation_alias="FUSIONFLOW_MAX_SPILL_BYTES_LIMIT"
+    )
+
+    # What one job may store: its inputs (each a path, URL or prefix) and its parameters.
+    max_job_inputs: int = Field(1000, ge=1, validation_alias="FUSIONFLOW_MAX_JOB_INPUTS")
+    max_params_bytes: int = Field(1 << 20, ge=1024, validation_alias="FUSIONFLOW_MAX_PARAMS_BYTES")
+
     # The REST API (fusionflow serve)
     host: str = Field("127.0.0.1", validation_alias="FUSIONFLOW_HOST")
     port: int = Field(8000, ge=1, le=65535, validation_alias="FUSIONFLOW_PORT")

@@ -8,15 +8,18 @@ is retried with backoff, and a failing receiver never touches the job itself.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import ipaddress
 import json
 import logging
+import re
 import smtplib
 import socket
 import ssl
 import threading
-import urllib.error
-import urllib.request
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -33,10 +36,17 @@ from fusionflow.observability import DELIVERIES
 
 log = logging.getLogger(__name__)
 
+# A DNS name (letters, digits, '-', '_', '.'; IDNs as punycode) or an IP address (IPv6 bare,
+# as urlparse gives it without its brackets).
+_HOST = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|[0-9A-Fa-f:.]+")
 EMAIL = r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$"
 # A claimed delivery is someone's for this long; after that (a crash mid-send) it is due.
 LEASE = timedelta(seconds=120)
 TIMEOUT_S = 10.0
+# A webhook delivery, connecting to answering, ends within this.
+WEBHOOK_DEADLINE_S = 15.0
+# Deliveries sent at once by each executor's notifier: a slow receiver holds one of them.
+SENDERS = 8
 
 
 class NotifyPrefs(BaseModel):
@@ -57,11 +67,14 @@ class NotifyPrefs(BaseModel):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None:
-            if not value.isprintable():
-                raise ValueError("must not hold control characters")
+            if not value.isprintable() or any(c.isspace() for c in value):
+                raise ValueError("must not hold spaces or control characters")
             parsed = urlparse(value)
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 raise ValueError("must be an http:// or https:// URL")
+            if not _HOST.fullmatch(parsed.hostname):
+                raise ValueError(f"{parsed.hostname!r} is not a host name or address")
+            _ = parsed.port  # a port that is not a number raises ValueError
         return value
 
 
@@ -128,12 +141,17 @@ def compose(notification: Notification, job: Job | None, public_url: str | None)
 class Deliverer:
     """Sends due deliveries: claims each under a DB guard, sends, records the outcome."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, senders: int = SENDERS) -> None:
         self.db = db
         self.settings = settings
+        # Each delivery is sent on a thread of its own, so that a slow receiver holds up
+        # no other; only as many are claimed as there are free senders.
+        self._pool = ThreadPoolExecutor(senders, thread_name_prefix="fusionflow-delivery")
+        self._free = threading.BoundedSemaphore(senders)
 
-    def send_due(self, limit: int = 20) -> int:
-        """Send up to ``limit`` due deliveries; returns how many were tried."""
+    def send_due(self, limit: int = 20, *, wait: bool = True) -> int:
+        """Start sending up to ``limit`` due deliveries, as many as there are free
+        senders; returns how many were started. ``wait``: until they are done."""
         now = utcnow()
         with self.db.reading() as session:
             due = session.scalars(
@@ -145,20 +163,34 @@ class Deliverer:
                 .order_by(Delivery.next_attempt_at)
                 .limit(limit)
             ).all()
-        tried = 0
+        started = []
         for delivery_id in due:
+            if not self._free.acquire(blocking=False):
+                break
             claimed = self._claim(delivery_id)
             if claimed is None:
+                self._free.release()
                 continue
-            tried += 1
-            channel, target, message = claimed
+            started.append(self._pool.submit(self._deliver, delivery_id, *claimed))
+        if wait:
+            futures.wait(started)
+        return len(started)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _deliver(self, delivery_id: int, channel: str, target: str, message: Message) -> None:
+        try:
             try:
                 self._send(channel, target, message)
             except Exception as e:  # noqa: BLE001 (any failure is recorded and retried)
                 self._record(delivery_id, channel, error=one_line(e))
             else:
                 self._record(delivery_id, channel, error=None)
-        return tried
+        except Exception:  # recording failed (DB restarting): the lease makes it due again
+            log.exception("recording delivery %s failed", delivery_id)
+        finally:
+            self._free.release()
 
     def _claim(self, delivery_id: int) -> tuple[str, str, Message] | None:
         now = utcnow()
@@ -236,45 +268,117 @@ def send_email(settings: Settings, to: str, message: Message) -> None:
         smtp.send_message(email)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect could lead to an address the check below refused.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def post_webhook(url: str, payload: dict[str, Any], *, allow_private: bool) -> None:
-    """POST the JSON; any status but 2xx is an error."""
-    if not allow_private:
-        _refuse_private(url)
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": "FusionFlow"},
-        method="POST",
-    )
+    """POST the JSON to the address the host resolved to and was checked at (no second
+    lookup for DNS rebinding to change); redirects are not followed (one could lead
+    anywhere). Any status but 2xx is an error, and so is taking past the deadline."""
+    parsed = urlparse(url)
+    host = parsed.hostname or ""
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    address = _address_of(host, port, allow_private=allow_private)
+    conn: http.client.HTTPConnection
+    if parsed.scheme == "https":
+        conn = _PinnedHTTPS(host, port, address, ssl.create_default_context())
+    else:
+        conn = _PinnedHTTP(host, port, address)
+    path = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "FusionFlow"}
+    # Timeouts apply per socket operation: a receiver trickling a byte at a time would
+    # never trip them. The watchdog ends the whole exchange at the deadline.
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        conn.abort()
+
+    watchdog = threading.Timer(WEBHOOK_DEADLINE_S, expire)
+    watchdog.start()
     try:
-        with _opener.open(request, timeout=TIMEOUT_S) as response:
-            status = response.status
-    except urllib.error.HTTPError as e:
-        raise RuntimeError(f"webhook answered {e.code}") from None
+        conn.request("POST", path, body=body, headers=headers)
+        status = conn.getresponse().status
+    except (OSError, http.client.HTTPException) as e:
+        if expired.is_set():
+            raise RuntimeError(f"webhook took longer than {WEBHOOK_DEADLINE_S:g} s") from None
+        if isinstance(e, http.client.HTTPException):
+            raise RuntimeError("webhook gave no valid HTTP answer") from None
+        raise RuntimeError(f"webhook unreachable: {_reason(e)}") from None
+    finally:
+        watchdog.cancel()
+        conn.close()
     if not 200 <= status < 300:
         raise RuntimeError(f"webhook answered {status}")
 
 
-def _refuse_private(url: str) -> None:
-    parsed = urlparse(url)
-    host = parsed.hostname or ""
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    for *_, address in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP):
-        ip = ipaddress.ip_address(address[0])
-        if not ip.is_global:
-            raise RuntimeError(
-                f"webhook host {host} is a private address ({ip}); "
-                "set FUSIONFLOW_WEBHOOK_ALLOW_PRIVATE=true to allow it"
-            )
+def _reason(error: OSError) -> str:
+    # The errno's words only: never an address (it could be an internal one).
+    if isinstance(error, TimeoutError | socket.timeout):
+        return "timed out"
+    return error.strerror or type(error).__name__
+
+
+def _address_of(host: str, port: int, *, allow_private: bool) -> str:
+    """The one address to connect to: the host's first, after checking all of them."""
+    try:
+        found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError:
+        raise RuntimeError(f"webhook host {host} does not resolve") from None
+    addresses = [str(info[4][0]) for info in found]
+    if not allow_private and not all(is_public(ipaddress.ip_address(a)) for a in addresses):
+        raise RuntimeError(
+            f"webhook host {host} resolves to a private address; "
+            "set FUSIONFLOW_WEBHOOK_ALLOW_PRIVATE=true to allow it"
+        )
+    return addresses[0]
+
+
+# Prefixes that embed an IPv4 address in their last 32 bits (NAT64, RFC 6052 and 8215).
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``ip`` is a global address, and so is every IPv4 address it spells
+    (IPv4-mapped, 6to4, Teredo, NAT64): ``2002:7f00:1::`` is 127.0.0.1 too."""
+    if not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return True
+    embedded = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if any(ip in net for net in _NAT64):
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return all(v4.is_global for v4 in embedded if v4 is not None)
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to ``address`` while naming ``host`` (in the Host header)."""
+
+    def __init__(self, host: str, port: int, address: str) -> None:
+        super().__init__(host, port, timeout=TIMEOUT_S)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+    def abort(self) -> None:
+        """Ends the exchange from another thread: the blocked read or write returns."""
+        sock = self.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _PinnedHTTPS(_PinnedHTTP):
+    """Connects to ``address``; TLS checks the certificate against ``host``."""
+
+    default_port = 443
+
+    def __init__(self, host: str, port: int, address: str, context: ssl.SSLContext) -> None:
+        super().__init__(host, port, address)
+        self.context = context
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = self.context.wrap_socket(self.sock, server_hostname=self.host)
 
 
 class Notifier:
@@ -293,6 +397,7 @@ class Notifier:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self.deliverer.send_due()
+                self.deliverer.send_due(wait=False)
             except Exception:  # the notifier must outlive a failed round (DB restarting)
                 log.exception("sending notifications failed")
+        self.deliverer.close()

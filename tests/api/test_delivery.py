@@ -3,6 +3,8 @@ HTTP receiver on loopback; retries, records, per-job overrides, and refusals."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from fusionflow import delivery
 from fusionflow.api import create_app
 from fusionflow.config import Settings
 from tests.api.conftest import ADMIN_PASSWORD, PASSWORD, add_user, login, submit_grep, wait_for
@@ -190,13 +193,103 @@ def test_webhooks_to_private_addresses_are_refused_by_default(
         make_client(api_settings, None, webhook_allow_private=False) as client,
     ):
         admin = login(client, "admin", ADMIN_PASSWORD)
-        client.put(NOTIFY, json={"webhook_url": hook.url}, headers=admin)
+        by_name = hook.url.replace("127.0.0.1", "localhost")
+        client.put(NOTIFY, json={"webhook_url": by_name}, headers=admin)
         job = submit_grep(client, admin, [str(allowed / "logs")])
         wait_for(client, job["id"], admin)
         (delivery,) = until(lambda: settled(client, admin))
     assert delivery["status"] == "failed"
-    assert "private address (127.0.0.1)" in delivery["last_error"]
+    assert "webhook host localhost resolves to a private address" in delivery["last_error"]
+    assert "127.0.0.1" not in delivery["last_error"]  # no internal address in messages
     assert hook.bodies == []
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64
+        ("fd00::1", False),
+    ],
+)
+def test_private_addresses_in_every_spelling_are_refused(address: str, public: bool) -> None:
+    assert delivery.is_public(ipaddress.ip_address(address)) is public
+
+
+def test_a_webhook_connects_to_the_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: a second lookup would answer an internal address. There is none."""
+    lookups: list[str] = []
+    real = socket.getaddrinfo
+
+    def rebinding(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.example.org":  # an address: no DNS involved
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        target = "127.0.0.1" if len(lookups) == 1 else "192.0.2.1"  # then unroutable
+        return real(target, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with WebhookReceiver() as hook:
+        port = hook.url.split(":")[2].split("/")[0]
+        delivery.post_webhook(
+            f"http://hooks.example.org:{port}/x", {"text": "hi"}, allow_private=True
+        )
+    assert lookups == ["hooks.example.org"]
+    assert hook.bodies == [{"text": "hi"}]
+
+
+def test_a_trickling_receiver_meets_a_deadline_and_holds_up_no_other_delivery(
+    api_settings: Settings, allowed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "WEBHOOK_DEADLINE_S", 2.0)
+    with (
+        WebhookReceiver(trickle=True) as slow,
+        WebhookReceiver() as fast,
+        make_client(api_settings, None, notify_max_attempts=1) as client,
+    ):
+        admin = login(client, "admin", ADMIN_PASSWORD)
+        for url in (slow.url, fast.url):
+            body = {
+                "pipeline": "grep",
+                "inputs": [str(allowed / "logs")],
+                "params": {"patterns": ["ERROR"]},
+                "notify": {"webhook_url": url},
+            }
+            job = client.post("/api/v1/jobs", json=body, headers=admin).json()
+            wait_for(client, job["id"], admin)
+        started = time.monotonic()
+        until(lambda: fast.bodies and slow.bodies)
+        fast_after = time.monotonic() - started
+
+        def by_target() -> dict[str, dict] | None:
+            items = client.get("/api/v1/notifications", headers=admin).json()["items"]
+            found = {d["target"]: d for n in items for d in n["deliveries"]}
+            done = len(found) == 2 and all(
+                d["status"] in ("sent", "failed") for d in found.values()
+            )
+            return found if done else None
+
+        settled_deliveries = until(by_target)
+        slow_after = time.monotonic() - started
+    assert fast_after < 1.5, "the fast receiver waited for the slow one"
+    assert settled_deliveries[fast.url]["status"] == "sent"
+    failed = settled_deliveries[slow.url]
+    assert (failed["status"], failed["last_error"]) == ("failed", "webhook took longer than 2 s")
+    assert slow_after < 6, "the deadline holds for the whole exchange, not each read"
 
 
 def test_bad_notification_settings_are_422(client: TestClient, alice: dict[str, str]) -> None:
@@ -204,6 +297,8 @@ def test_bad_notification_settings_are_422(client: TestClient, alice: dict[str, 
         {"email": "not-an-address"},
         {"webhook_url": "ftp://example.org/hook"},
         {"webhook_url": "http:///nohost"},
+        {"webhook_url": "http://a b/"},
+        {"webhook_url": "http://example.org:port/"},
         {"min_duration_s": -1},
         {"sms": "+1555"},
     ):

@@ -165,6 +165,76 @@ def test_bad_parameters_are_422_naming_the_field(
     assert response.json()["detail"][0]["loc"] == ["body", "inputs"]
 
 
+def test_what_the_kernel_would_refuse_is_422_at_submit(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    grep = {"pipeline": "grep", "inputs": [str(allowed / "logs")]}
+    cases = [
+        ({"patterns": ["("]}, 'invalid parameter `patterns`: "(": unclosed group'),
+        ({"patterns": ["x"], "max_line_bytes": 1e30}, "invalid parameter `max_line_bytes`"),
+        (
+            {"patterns": ["x"], "max_line_bytes": 2**40},
+            "`max_line_bytes`: at most 268435456 (this server's FUSIONFLOW_MAX_LINE_BYTES_LIMIT)",
+        ),
+        ({"patterns": ["x"], "max_spill_bytes": 2**62}, "`max_spill_bytes`: at most"),
+        ({"patterns": ["x"], "max_decompressed_bytes": 2**62}, "`max_decompressed_bytes`"),
+        ({"patterns": ["x"] * 300, "include": ["*" * 4000] * 300}, "`params`: more than"),
+    ]
+    for params, expected in cases:
+        response = client.post(JOBS, json={**grep, "params": params}, headers=alice)
+        assert response.status_code == 422, (params, response.text)
+        assert expected in response.json()["detail"], response.text
+    for pipeline, params in [
+        ("csv-aggregate", {"max_row_bytes": 2**40}),
+        ("resize-images", {"max_width": 10, "max_pixels": 65535**2}),
+        ("extract-text", {"max_file_bytes": 2**41}),
+    ]:
+        body = {"pipeline": pipeline, "inputs": [str(allowed)], "params": params}
+        response = client.post(JOBS, json=body, headers=alice)
+        assert response.status_code == 422, response.text
+        assert "at most" in response.json()["detail"]
+    hook = {**grep, "params": {"patterns": ["x"]}, "notify": {"webhook_url": "http://a b/"}}
+    response = client.post(JOBS, json=hook, headers=alice)
+    assert response.status_code == 422
+    assert "spaces" in response.text
+    assert client.get(JOBS, headers=alice).json()["total"] == 0  # nothing was recorded
+
+
+def test_inputs_per_job_and_their_length_are_bounded(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    logs = str(allowed / "logs")
+    for inputs, expected in [
+        ([logs] * 1001, "at most 1000 per job (this server's FUSIONFLOW_MAX_JOB_INPUTS)"),
+        ([logs + "/" + "x" * 5000], "longer than 4096 characters"),
+    ]:
+        for path in (JOBS, f"{JOBS}/preview"):
+            body = {"pipeline": "grep", "inputs": inputs, "params": {"patterns": ["x"]}}
+            response = client.post(path, json=body, headers=alice)
+            assert response.status_code == 422, response.text
+            assert expected in response.json()["detail"]
+
+
+def test_listings_summarise_inputs_and_leave_params_out(
+    client: TestClient, alice: dict[str, str], allowed: Path
+) -> None:
+    inputs = [str(allowed / "logs" / "b.log")] * 40
+    params = {"patterns": [f"pattern number {n}" for n in range(2000)]}
+    body = {"pipeline": "grep", "inputs": inputs, "params": params}
+    ids = [client.post(JOBS, json=body, headers=alice).json()["id"] for _ in range(12)]
+    listing = client.get(JOBS, params={"limit": 12}, headers=alice)
+    items = listing.json()["items"]
+    assert sorted(item["id"] for item in items) == sorted(ids)
+    for item in items:
+        assert (item["inputs"], item["inputs_total"], item["params"]) == (inputs[:5], 40, None)
+    assert len(listing.content) < 20_000  # 12 summaries, not 12 x 40 inputs and 2000 patterns
+    job = client.get(f"{JOBS}/{ids[0]}", headers=alice).json()
+    assert (len(job["inputs"]), job["inputs_total"]) == (40, 40)
+    assert job["params"]["patterns"] == params["patterns"]
+    for job_id in ids:
+        wait_for(client, job_id, alice)
+
+
 def test_listing_filters_sorts_and_pages(
     client: TestClient, alice: dict[str, str], allowed: Path
 ) -> None:

@@ -93,6 +93,9 @@ pub struct GrepOptions {
     /// The longest line searched; a longer line is a per-file error. This is
     /// what bounds memory on a file without newlines.
     pub max_line_bytes: usize,
+    /// A compressed file decoding to more is a per-file error, searched up
+    /// to there: what bounds the time a small bomb takes.
+    pub max_decoded_bytes: u64,
 }
 
 impl Default for GrepOptions {
@@ -108,6 +111,7 @@ impl Default for GrepOptions {
             max_matches_per_file: None,
             binary: BinaryPolicy::Skip,
             max_line_bytes: 64 << 20,
+            max_decoded_bytes: read::MAX_DECODED_BYTES,
         }
     }
 }
@@ -177,7 +181,7 @@ pub struct Grep {
 }
 
 /// Everything one grep run needs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct GrepRequest {
     /// Files and directories to search.
     pub inputs: Vec<PathBuf>,
@@ -191,7 +195,28 @@ pub struct GrepRequest {
     pub format: OutputFormat,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
+    /// Disk the output waiting to be written in input order may take, in
+    /// anonymous files beside the output; past it the file whose output
+    /// overflowed is a per-file error.
+    pub max_spill_bytes: u64,
 }
+
+impl Default for GrepRequest {
+    fn default() -> Self {
+        GrepRequest {
+            inputs: Vec::new(),
+            walk: WalkOptions::default(),
+            grep: GrepOptions::default(),
+            output_dir: PathBuf::new(),
+            format: OutputFormat::default(),
+            threads: 0,
+            max_spill_bytes: MAX_SPILL_BYTES,
+        }
+    }
+}
+
+/// The default of [`GrepRequest::max_spill_bytes`].
+pub const MAX_SPILL_BYTES: u64 = 8 << 30;
 
 /// A file skipped under [`BinaryPolicy::Skip`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -328,7 +353,7 @@ impl Grep {
         progress: &Progress,
         out: &mut (impl Write + Send),
     ) -> Result<GrepSummary> {
-        let budget = Budget::new(64 << 20, request.output_dir.clone());
+        let budget = Budget::new(64 << 20, request.max_spill_bytes, request.output_dir.clone());
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let writer = Mutex::new(OrderedWriter::new(files, request, out));
@@ -370,7 +395,7 @@ impl Grep {
         progress: &Progress,
     ) -> FileResult {
         let mut sink = FileSink::new(&file.path, format, SpillBuffer::new(budget), &self.each);
-        let outcome = read::open(&file.path, progress)
+        let outcome = read::open(&file.path, progress, self.options.max_decoded_bytes)
             .and_then(|reader| self.searcher.build().search_reader(matcher, reader, &mut sink));
         let status = match outcome {
             _ if progress.is_cancelled() => Status::Cancelled,

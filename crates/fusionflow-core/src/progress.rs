@@ -17,6 +17,7 @@ struct Counters {
     bytes_total: AtomicU64,
     files_total: AtomicU64,
     bytes_done: AtomicU64,
+    bytes_decoded: AtomicU64,
     files_done: AtomicU64,
     cancelled: AtomicBool,
 }
@@ -30,6 +31,9 @@ pub struct Snapshot {
     pub files_total: u64,
     /// Bytes read so far (on-disk bytes, before decompression).
     pub bytes_done: u64,
+    /// Bytes read so far after decompression (equal to `bytes_done` for plain
+    /// files): what shows a small compressed file that holds gigabytes at work.
+    pub bytes_decoded: u64,
     /// Files finished so far (searched, skipped or failed).
     pub files_done: u64,
 }
@@ -47,6 +51,7 @@ impl Progress {
             bytes_total: c.bytes_total.load(Ordering::Relaxed),
             files_total: c.files_total.load(Ordering::Relaxed),
             bytes_done: c.bytes_done.load(Ordering::Relaxed),
+            bytes_decoded: c.bytes_decoded.load(Ordering::Relaxed),
             files_done: c.files_done.load(Ordering::Relaxed),
         }
     }
@@ -70,6 +75,10 @@ impl Progress {
         self.inner.bytes_done.fetch_add(n, Ordering::Relaxed);
     }
 
+    pub(crate) fn add_decoded(&self, n: u64) {
+        self.inner.bytes_decoded.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub(crate) fn add_file(&self) {
         self.inner.files_done.fetch_add(1, Ordering::Relaxed);
     }
@@ -85,10 +94,17 @@ mod tests {
         let observer = progress.clone();
         progress.set_plan(2, 100);
         progress.add_bytes(40);
+        progress.add_decoded(400);
         progress.add_file();
         assert_eq!(
             observer.snapshot(),
-            Snapshot { bytes_total: 100, files_total: 2, bytes_done: 40, files_done: 1 }
+            Snapshot {
+                bytes_total: 100,
+                files_total: 2,
+                bytes_done: 40,
+                bytes_decoded: 400,
+                files_done: 1
+            }
         );
         assert!(!progress.is_cancelled());
         observer.cancel();

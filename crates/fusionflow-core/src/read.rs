@@ -43,28 +43,44 @@ impl Compression {
 /// (a progress add, a cancellation check) costs nothing measurable.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// The default limit on what one compressed file may decode to.
+pub const MAX_DECODED_BYTES: u64 = 16 << 30;
+
 /// Opens `path` and returns a reader of its decoded contents.
 ///
-/// Every on-disk byte read is added to `progress`, and once the run is
-/// cancelled the reader fails with [`cancelled_error`], so that searches stop
-/// promptly even inside huge files.
-pub fn open(path: &Path, progress: &Progress) -> io::Result<Box<dyn Read + Send>> {
+/// Every on-disk byte read is added to `progress`, and every decoded byte to
+/// its `bytes_decoded`. Once the run is cancelled the reader fails with
+/// [`cancelled_error`] at its next read of either side, so that searches stop
+/// promptly even inside a small compressed file that holds gigabytes. A
+/// compressed file that decodes to more than `max_decoded` bytes fails with
+/// [`io::ErrorKind::FileTooLarge`] there (plain files are as large as they are).
+pub fn open(
+    path: &Path,
+    progress: &Progress,
+    max_decoded: u64,
+) -> io::Result<Box<dyn Read + Send>> {
     let source: Box<dyn Read + Send> = match crate::store::remote_url(path) {
         Some(url) => crate::store::open(url)?,
         None => Box::new(File::open(path)?),
     };
     let raw = Tracked { inner: source, progress: progress.clone() };
-    Ok(match Compression::from_path(path) {
-        Compression::None => Box::new(raw),
-        Compression::Gzip => {
-            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(READ_CHUNK, raw)))
-        }
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(
-            BufReader::with_capacity(READ_CHUNK, raw),
-        )?),
-        Compression::Bzip2 => {
-            Box::new(bzip2::read::MultiBzDecoder::new(BufReader::with_capacity(READ_CHUNK, raw)))
-        }
+    let (decoder, left): (Box<dyn Read + Send>, u64) = match Compression::from_path(path) {
+        // Unbuffered: the searcher's reads go straight to the file.
+        Compression::None => (Box::new(raw), u64::MAX),
+        codec => (decode(codec, BufReader::with_capacity(READ_CHUNK, raw))?, max_decoded),
+    };
+    Ok(Box::new(Decoded { inner: decoder, progress: progress.clone(), left, limit: max_decoded }))
+}
+
+fn decode<R: io::BufRead + Send + 'static>(
+    codec: Compression,
+    compressed: R,
+) -> io::Result<Box<dyn Read + Send>> {
+    Ok(match codec {
+        Compression::None => Box::new(compressed),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(compressed)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(compressed)?),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(compressed)),
     })
 }
 
@@ -73,7 +89,7 @@ pub fn open(path: &Path, progress: &Progress) -> io::Result<Box<dyn Read + Send>
 /// compressed file can hold gigabytes.
 pub fn read_all(path: &Path, progress: &Progress, limit: u64) -> io::Result<Vec<u8>> {
     let mut data = Vec::new();
-    open(path, progress)?.take(limit.saturating_add(1)).read_to_end(&mut data)?;
+    open(path, progress, u64::MAX)?.take(limit.saturating_add(1)).read_to_end(&mut data)?;
     if data.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::FileTooLarge,
@@ -144,6 +160,39 @@ impl<R: Read> Read for Tracked<R> {
     }
 }
 
+/// Counts decoded bytes into the progress, honours cancellation per decoded
+/// block and stops a compressed file at its limit.
+struct Decoded<R> {
+    inner: R,
+    progress: Progress,
+    /// Decoded bytes this file may still yield.
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.progress.is_cancelled() {
+            return Err(cancelled_error());
+        }
+        if self.left == 0 {
+            // One byte more tells a file of exactly `limit` bytes from a larger one.
+            if self.inner.read(&mut [0u8])? == 0 {
+                return Ok(0);
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!("decompresses to more than {} bytes; read up to there", self.limit),
+            ));
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        self.progress.add_decoded(n as u64);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -154,7 +203,7 @@ mod tests {
 
     fn read_all(path: &Path) -> Vec<u8> {
         let mut out = Vec::new();
-        open(path, &Progress::new()).unwrap().read_to_end(&mut out).unwrap();
+        open(path, &Progress::new(), u64::MAX).unwrap().read_to_end(&mut out).unwrap();
         out
     }
 
@@ -211,12 +260,51 @@ mod tests {
         std::fs::write(&path, &compressed).unwrap();
         let progress = Progress::new();
         let mut out = Vec::new();
-        open(&path, &progress).unwrap().read_to_end(&mut out).unwrap();
+        open(&path, &progress, u64::MAX).unwrap().read_to_end(&mut out).unwrap();
         assert_eq!(progress.snapshot().bytes_done, compressed.len() as u64);
+        assert_eq!(progress.snapshot().bytes_decoded, out.len() as u64);
 
         progress.cancel();
-        let err = open(&path, &progress).unwrap().read_to_end(&mut out).unwrap_err();
+        let err = open(&path, &progress, u64::MAX).unwrap().read_to_end(&mut out).unwrap_err();
         assert!(is_cancelled(&err), "{err}");
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_decoded_limit_and_cancels_between_decoded_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.log.zst");
+        // 64 MiB of one line repeated compresses to a few kilobytes: one on-disk read.
+        let plain = b"all work and no play\n".repeat(3 << 20);
+        std::fs::write(&path, zstd::encode_all(&plain[..], 19).unwrap()).unwrap();
+
+        let mut out = Vec::new();
+        let err =
+            open(&path, &Progress::new(), 1 << 20).unwrap().read_to_end(&mut out).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge, "{err}");
+        assert_eq!(out.len(), 1 << 20, "read up to the limit");
+        let mut exact = Vec::new();
+        open(&path, &Progress::new(), plain.len() as u64).unwrap().read_to_end(&mut exact).unwrap();
+        assert_eq!(exact, plain, "a file of exactly the limit is whole");
+
+        let progress = Progress::new();
+        let mut reader = open(&path, &progress, u64::MAX).unwrap();
+        let mut block = vec![0u8; 64 << 10];
+        reader.read_exact(&mut block).unwrap();
+        let disk_reads = progress.snapshot().bytes_done;
+        progress.cancel();
+        let err = reader.read(&mut block).unwrap_err();
+        assert!(is_cancelled(&err), "cancelled with the compressed input still buffered: {err}");
+        assert_eq!(progress.snapshot().bytes_done, disk_reads);
+    }
+
+    #[test]
+    fn plain_files_have_no_decoded_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        std::fs::write(&path, TEXT.repeat(100)).unwrap();
+        let mut out = Vec::new();
+        open(&path, &Progress::new(), 10).unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out.len(), TEXT.len() * 100);
     }
 
     #[test]
@@ -225,6 +313,6 @@ mod tests {
         let path = dir.path().join("bad.gz");
         std::fs::write(&path, b"this is not gzip at all").unwrap();
         let mut out = Vec::new();
-        assert!(open(&path, &Progress::new()).unwrap().read_to_end(&mut out).is_err());
+        assert!(open(&path, &Progress::new(), u64::MAX).unwrap().read_to_end(&mut out).is_err());
     }
 }

@@ -1,11 +1,12 @@
 //! Per-file output buffers that stay in memory while small and spill to an
 //! anonymous temporary file when large, so memory stays bounded whatever
-//! the inputs produce.
+//! the inputs produce. Disk is bounded too: past the run's spill limit a
+//! write fails, and the file whose output it was reports the error.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A file's output larger than this goes to disk.
@@ -16,17 +17,26 @@ const PER_BUFFER_LIMIT: usize = 4 << 20;
 const RESERVE_STEP: usize = 64 << 10;
 
 /// In-memory bytes shared by all buffers of a run, waiting to be written in
-/// order. Past the limit, new output spills to disk.
+/// order. Past the limit, new output spills to disk, up to `disk_limit` bytes
+/// held on disk at once by the run.
 #[derive(Debug)]
 pub(crate) struct Budget {
     used: AtomicUsize,
     limit: usize,
+    on_disk: AtomicU64,
+    disk_limit: u64,
     spill_dir: PathBuf,
 }
 
 impl Budget {
-    pub(crate) fn new(limit: usize, spill_dir: PathBuf) -> Arc<Self> {
-        Arc::new(Budget { used: AtomicUsize::new(0), limit, spill_dir })
+    pub(crate) fn new(limit: usize, disk_limit: u64, spill_dir: PathBuf) -> Arc<Self> {
+        Arc::new(Budget {
+            used: AtomicUsize::new(0),
+            limit,
+            on_disk: AtomicU64::new(0),
+            disk_limit,
+            spill_dir,
+        })
     }
 }
 
@@ -37,12 +47,20 @@ pub(crate) struct SpillBuffer {
     /// Budget reserved by this buffer; always at least `memory.len()`.
     reserved: usize,
     disk: Option<BufWriter<File>>,
+    /// Bytes this buffer holds on disk, counted in the budget's `on_disk`.
+    on_disk: u64,
     budget: Arc<Budget>,
 }
 
 impl SpillBuffer {
     pub(crate) fn new(budget: &Arc<Budget>) -> Self {
-        SpillBuffer { memory: Vec::new(), reserved: 0, disk: None, budget: Arc::clone(budget) }
+        SpillBuffer {
+            memory: Vec::new(),
+            reserved: 0,
+            disk: None,
+            on_disk: 0,
+            budget: Arc::clone(budget),
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -70,22 +88,41 @@ impl SpillBuffer {
     fn release(&mut self) {
         self.budget.used.fetch_sub(self.reserved, Ordering::Relaxed);
         self.reserved = 0;
+        self.budget.on_disk.fetch_sub(self.on_disk, Ordering::Relaxed);
+        self.on_disk = 0;
     }
 
     fn spill(&mut self) -> io::Result<()> {
-        let mut disk = BufWriter::new(tempfile::tempfile_in(&self.budget.spill_dir)?);
-        disk.write_all(&self.memory)?;
-        self.release();
-        self.memory = Vec::new();
-        self.disk = Some(disk);
-        Ok(())
+        let memory = std::mem::take(&mut self.memory);
+        self.disk = Some(BufWriter::new(tempfile::tempfile_in(&self.budget.spill_dir)?));
+        self.budget.used.fetch_sub(self.reserved, Ordering::Relaxed);
+        self.reserved = 0;
+        self.write_to_disk(&memory)
+    }
+
+    fn write_to_disk(&mut self, buf: &[u8]) -> io::Result<()> {
+        let n = buf.len() as u64;
+        let held = self.budget.on_disk.fetch_add(n, Ordering::Relaxed) + n;
+        self.on_disk += n;
+        if held > self.budget.disk_limit {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "output waiting to be written in order passed the spill limit ({} bytes); \
+                     written up to there",
+                    self.budget.disk_limit
+                ),
+            ));
+        }
+        self.disk.as_mut().expect("spilled").write_all(buf)
     }
 }
 
 impl Write for SpillBuffer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(disk) = &mut self.disk {
-            return disk.write(buf);
+        if self.disk.is_some() {
+            self.write_to_disk(buf)?;
+            return Ok(buf.len());
         }
         self.memory.extend_from_slice(buf);
         if self.memory.len() > self.reserved {
@@ -117,7 +154,7 @@ mod tests {
     #[test]
     fn small_output_stays_in_memory_and_large_output_spills_intact() {
         let dir = tempfile::tempdir().unwrap();
-        let budget = Budget::new(1 << 20, dir.path().to_path_buf());
+        let budget = Budget::new(1 << 20, u64::MAX, dir.path().to_path_buf());
         let mut small = SpillBuffer::new(&budget);
         small.write_all(b"hello\n").unwrap();
         assert!(small.disk.is_none());
@@ -139,9 +176,25 @@ mod tests {
     }
 
     #[test]
+    fn disk_past_the_spill_limit_is_an_error_and_freed_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = Budget::new(0, 1 << 20, dir.path().to_path_buf());
+        let mut big = SpillBuffer::new(&budget);
+        let block = vec![b'x'; 64 << 10];
+        let written = (0..100).take_while(|_| big.write_all(&block).is_ok()).count();
+        assert_eq!(written, 16, "1 MiB of 64 KiB blocks, then refused");
+        let err = big.write_all(&block).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull, "{err}");
+        drop(big);
+        assert_eq!(budget.on_disk.load(Ordering::Relaxed), 0);
+        let mut next = SpillBuffer::new(&budget);
+        next.write_all(&block).unwrap();
+    }
+
+    #[test]
     fn clear_returns_memory_to_the_budget() {
         let dir = tempfile::tempdir().unwrap();
-        let budget = Budget::new(1 << 20, dir.path().to_path_buf());
+        let budget = Budget::new(1 << 20, u64::MAX, dir.path().to_path_buf());
         let mut buffer = SpillBuffer::new(&budget);
         buffer.write_all(b"abc").unwrap();
         buffer.clear();

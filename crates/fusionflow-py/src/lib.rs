@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use fusionflow_core::csv::{AggregateOptions, AggregateRequest, Metric, OnBadRows, Op};
 use fusionflow_core::extract::ExtractRequest;
-use fusionflow_core::grep::{BinaryPolicy, GrepOptions, GrepRequest, OutputFormat};
+use fusionflow_core::grep::{
+    BinaryPolicy, GrepOptions, GrepRequest, OutputFormat, MAX_SPILL_BYTES,
+};
+use fusionflow_core::read;
 use fusionflow_core::resize::ResizeRequest;
 use fusionflow_core::walk::WalkOptions;
 use fusionflow_core::{Error, Progress};
@@ -63,13 +66,15 @@ impl PyProgress {
         PyProgress { inner: Progress::new() }
     }
 
-    /// The counters now: `bytes_total`, `files_total`, `bytes_done`, `files_done`.
+    /// The counters now: `bytes_total`, `files_total`, `bytes_done`, `bytes_decoded`,
+    /// `files_done`.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.snapshot();
         let dict = PyDict::new(py);
         dict.set_item("bytes_total", s.bytes_total)?;
         dict.set_item("files_total", s.files_total)?;
         dict.set_item("bytes_done", s.bytes_done)?;
+        dict.set_item("bytes_decoded", s.bytes_decoded)?;
         dict.set_item("files_done", s.files_done)?;
         Ok(dict)
     }
@@ -104,7 +109,8 @@ fn parse_choice<T: Copy>(name: &str, value: &str, choices: &[(&str, T)]) -> PyRe
 #[pyo3(signature = (
     inputs, output_dir, patterns, *, ignore_case=false, fixed_strings=false, word=false,
     invert=false, before_context=0, after_context=0, max_matches_per_file=None,
-    binary="skip", max_line_bytes=64 << 20, include=vec![], exclude=vec![], hidden=false,
+    binary="skip", max_line_bytes=64 << 20, max_decoded_bytes=read::MAX_DECODED_BYTES,
+    max_spill_bytes=MAX_SPILL_BYTES, include=vec![], exclude=vec![], hidden=false,
     follow_symlinks=false, exact=false, format="text", threads=0, progress=None,
 ))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
@@ -122,6 +128,8 @@ fn grep(
     max_matches_per_file: Option<u64>,
     binary: &str,
     max_line_bytes: usize,
+    max_decoded_bytes: u64,
+    max_spill_bytes: u64,
     include: Vec<String>,
     exclude: Vec<String>,
     hidden: bool,
@@ -149,6 +157,7 @@ fn grep(
                 &[("skip", BinaryPolicy::Skip), ("text", BinaryPolicy::Text)],
             )?,
             max_line_bytes,
+            max_decoded_bytes,
         },
         output_dir,
         format: parse_choice(
@@ -157,8 +166,25 @@ fn grep(
             &[("text", OutputFormat::Text), ("jsonl", OutputFormat::Jsonl)],
         )?,
         threads,
+        max_spill_bytes,
     };
     run_detached(py, progress, |progress| fusionflow_core::grep::run(&request, progress))
+}
+
+/// Compiles `patterns` as `grep` would, raising `InvalidParameter` naming the
+/// first that does not compile: the check a job's submission makes.
+#[pyfunction]
+#[pyo3(signature = (patterns, *, ignore_case=false, fixed_strings=false, word=false))]
+fn check_grep_patterns(
+    py: Python<'_>,
+    patterns: Vec<String>,
+    ignore_case: bool,
+    fixed_strings: bool,
+    word: bool,
+) -> PyResult<()> {
+    let options =
+        GrepOptions { patterns, ignore_case, fixed_strings, word, ..GrepOptions::default() };
+    py.detach(|| options.build().map(drop)).map_err(|e| to_py(&e))
 }
 
 /// Aggregates the CSV files under `inputs` and writes `aggregate.csv` into
@@ -167,7 +193,8 @@ fn grep(
 #[pyfunction]
 #[pyo3(signature = (
     inputs, output_dir, *, group_by=vec![], metrics=vec![], delimiter=None, encoding=None,
-    on_bad_rows="skip", max_row_bytes=16 << 20, bad_row_samples=20, parquet=false, include=vec![],
+    on_bad_rows="skip", max_row_bytes=16 << 20, max_decoded_bytes=read::MAX_DECODED_BYTES,
+    bad_row_samples=20, parquet=false, include=vec![],
     exclude=vec![], hidden=false, follow_symlinks=false, exact=false, save_partial_to=None,
     partials=None, threads=0, progress=None,
 ))]
@@ -182,6 +209,7 @@ fn csv_aggregate(
     encoding: Option<String>,
     on_bad_rows: &str,
     max_row_bytes: usize,
+    max_decoded_bytes: u64,
     bad_row_samples: usize,
     parquet: bool,
     include: Vec<String>,
@@ -230,6 +258,7 @@ fn csv_aggregate(
                 &[("skip", OnBadRows::Skip), ("fail", OnBadRows::Fail)],
             )?,
             max_row_bytes,
+            max_decoded_bytes,
             bad_row_samples,
             parquet,
         },
@@ -403,6 +432,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TransientError", py.get_type::<TransientError>())?;
     m.add_class::<PyProgress>()?;
     m.add_function(wrap_pyfunction!(grep, m)?)?;
+    m.add_function(wrap_pyfunction!(check_grep_patterns, m)?)?;
     m.add_function(wrap_pyfunction!(csv_aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(list_files, m)?)?;
     m.add_function(wrap_pyfunction!(concat_parts, m)?)?;

@@ -70,8 +70,8 @@ class NewJob(Body):
     pipeline: str
     inputs: list[str] = Field(
         min_length=1,
-        max_length=10_000,
-        description="Upload URLs, s3:// prefixes, or server paths under the allowed roots.",
+        description="Upload URLs, s3:// prefixes, or server paths under the allowed roots "
+        "(at most FUSIONFLOW_MAX_JOB_INPUTS).",
     )
     params: dict[str, Any] = Field(default_factory=dict)
     name: str = Field("", max_length=200)

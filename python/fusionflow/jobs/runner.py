@@ -168,7 +168,7 @@ class JobRunner:
         if claim is None:
             return
         pipeline = pipelines.get(claim.pipeline)
-        params = pipeline.validate(claim.params)
+        params = pipeline.validate(claim.params, self.settings)
         part_url = work_url(self.settings, job_id, index)
         progress = _core.Progress()
         started = time.monotonic()
@@ -345,8 +345,8 @@ class JobRunner:
                 )
         storage.remove_tree(work_url(self.settings, job_id))
 
-    @staticmethod
     def _write_outputs(
+        self,
         job_id: str,
         name: str,
         inputs: list[Any],
@@ -359,7 +359,7 @@ class JobRunner:
     ) -> dict[str, Any]:
         """The pipeline's merged outputs, ``summary.json`` and ``report.txt`` in ``output``."""
         pipeline = pipelines.get(name)
-        params = pipeline.validate(raw_params)
+        params = pipeline.validate(raw_params, self.settings)
         fields = pipeline.finalize(parts, summaries, params, output)
         fields["skipped"] = plan.get("skipped", []) + fields.get("skipped", [])
         if started is not None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from fusionflow import pipelines, storage
 from fusionflow.config import Settings
@@ -61,10 +61,14 @@ class JobService:
         """Validate and record a job, then hand it to the executor. Returns at once;
         listing the inputs happens on the executor. ``InvalidParameter`` names the
         first bad field."""
-        validated = pipelines.get(pipeline).validate(params or {})
-        if not inputs:
-            raise InvalidParameter("invalid parameter `inputs`: at least one input is required")
+        validated = pipelines.get(pipeline).validate(params or {}, self.settings)
+        self._check_inputs(inputs)
         params_json = validated.model_dump(mode="json")
+        if len(json.dumps(params_json)) > self.settings.max_params_bytes:
+            raise InvalidParameter(
+                f"invalid parameter `params`: more than {self.settings.max_params_bytes} bytes "
+                "as JSON (this server's FUSIONFLOW_MAX_PARAMS_BYTES)"
+            )
         _no_nul(name=name, inputs=list(inputs), params=params_json, notify=dict(notify or {}))
         job = Job(
             owner_id=owner_id,
@@ -87,6 +91,7 @@ class JobService:
         self, pipeline: str, inputs: Sequence[str], params: Mapping[str, Any] | None = None
     ) -> InputsPreview:
         """How many files and bytes a job would read (listing the inputs now)."""
+        self._check_inputs(inputs)
         try:
             files, skipped = planning.discover(
                 pipeline, inputs, params or {}, self.settings.shard_threads
@@ -99,6 +104,21 @@ class JobService:
             skipped=len(skipped),
             sample=[path for path, _ in files[:10]],
         )
+
+    def _check_inputs(self, inputs: Sequence[str]) -> None:
+        """A job's inputs are stored with it: at least one, and a bounded number and size."""
+        if not inputs:
+            raise InvalidParameter("invalid parameter `inputs`: at least one input is required")
+        most = self.settings.max_job_inputs
+        if len(inputs) > most:
+            raise InvalidParameter(
+                f"invalid parameter `inputs`: at most {most} per job (this server's "
+                "FUSIONFLOW_MAX_JOB_INPUTS); give their folder or prefix instead"
+            )
+        if any(len(str(i)) > INPUT_MAX_CHARS for i in inputs):
+            raise InvalidParameter(
+                f"invalid parameter `inputs`: an input longer than {INPUT_MAX_CHARS} characters"
+            )
 
     def get(self, job_id: str, *, visible_to: int | None = None) -> JobInfo:
         with self.db.reading() as session:
@@ -130,14 +150,16 @@ class JobService:
         order = column.desc() if query.sort.startswith("-") else column.asc()
         with self.db.reading() as session:
             total = session.scalar(select(func.count()).select_from(Job).where(*conditions))
+            # List items are summaries: no params, the first few inputs.
             jobs = session.scalars(
                 select(Job)
+                .options(defer(Job.params))
                 .where(*conditions)
                 .order_by(order, Job.id)
                 .limit(query.limit)
                 .offset(query.offset)
             )
-            items = [JobInfo.of(job) for job in jobs]
+            items = [JobInfo.of(job, brief=True) for job in jobs]
         return JobPage(items=items, total=total or 0, limit=query.limit, offset=query.offset)
 
     def artifacts(self, job_id: str, *, visible_to: int | None = None) -> list[ArtifactInfo]:
@@ -226,6 +248,9 @@ def _load(session: Session, job_id: str, visible_to: int | None) -> Job:
         raise JobNotFound(f"no job {job_id}")
     return job
 
+
+# As long as an S3 key may be, and as a path most systems take.
+INPUT_MAX_CHARS = 4096
 
 _JOB_ID = re.compile(r"[0-9a-f]{1,32}")
 

@@ -15,13 +15,21 @@ SortKey = Literal[
 ]
 
 
+# Inputs a job's summary (an item of a listing) shows.
+BRIEF_INPUTS = 5
+
+
 class JobInfo(BaseModel):
+    """A job. As an item of a listing (brief), ``params`` is None and ``inputs`` holds
+    the first few; ``inputs_total`` says how many there are."""
+
     id: str
     name: str
     owner_id: int | None
     pipeline: str
-    params: dict[str, Any]
+    params: dict[str, Any] | None
     inputs: list[Any]
+    inputs_total: int
     status: str
     error: str | None
     attempts: int
@@ -45,7 +53,7 @@ class JobInfo(BaseModel):
         return self.status in JobStatus.FINISHED
 
     @classmethod
-    def of(cls, job: Job, now: datetime | None = None) -> JobInfo:
+    def of(cls, job: Job, now: datetime | None = None, *, brief: bool = False) -> JobInfo:
         now = now or datetime.now(UTC)
         started, finished = job.started_at, job.finished_at
         elapsed = ((finished or now) - started).total_seconds() if started else None
@@ -66,8 +74,9 @@ class JobInfo(BaseModel):
             name=job.name,
             owner_id=job.owner_id,
             pipeline=job.pipeline,
-            params=job.params,
-            inputs=job.inputs,
+            params=None if brief else job.params,
+            inputs=job.inputs[:BRIEF_INPUTS] if brief else job.inputs,
+            inputs_total=len(job.inputs),
             status=job.status,
             error=job.error,
             attempts=job.attempts,

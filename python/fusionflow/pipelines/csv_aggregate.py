@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
 from fusionflow import _core
-from fusionflow.pipelines.base import FileSelection, Pipeline
+from fusionflow.pipelines.base import NAMES_MAX, Ceiling, FileSelection, Name, Pipeline
 
 OPS = ("count", "sum", "mean", "min", "max", "null_count", "count_distinct")
 
@@ -17,11 +17,14 @@ OPS = ("count", "sum", "mean", "min", "max", "null_count", "count_distinct")
 class CsvAggregateParams(FileSelection):
     """Parameters of ``csv-aggregate``."""
 
-    group_by: list[str] = Field(
-        default_factory=list, description="Columns whose values form the groups (none: one group)."
-    )
-    metrics: list[str] = Field(
+    group_by: list[Name] = Field(
         default_factory=list,
+        max_length=NAMES_MAX,
+        description="Columns whose values form the groups (none: one group).",
+    )
+    metrics: list[Name] = Field(
+        default_factory=list,
+        max_length=NAMES_MAX,
         description="Metrics as OP:COLUMN (OP one of count, sum, mean, min, max, null_count, "
         "count_distinct), or 'count' for rows. None: the row count per group. count_distinct is "
         "exact up to 10,000 values per group, then a HyperLogLog estimate (~0.8% error).",
@@ -35,8 +38,11 @@ class CsvAggregateParams(FileSelection):
     on_bad_rows: Literal["skip", "fail"] = Field(
         "skip", description="'skip' leaves malformed rows out and reports them; 'fail' stops."
     )
-    max_row_bytes: int = Field(
+    max_row_bytes: Annotated[int, Ceiling("max_row_bytes_limit")] = Field(
         16 << 20, ge=1024, description="Longer rows are bad rows (bounds memory)."
+    )
+    max_decompressed_bytes: Annotated[int, Ceiling("max_decompressed_bytes_limit")] = Field(
+        16 << 30, ge=1, description="A compressed file decoding to more is a per-file error."
     )
     bad_row_samples: int = Field(20, ge=0, le=10_000, description="Bad rows kept as samples.")
     parquet: bool = Field(False, description="Also write aggregate.parquet (typed columns).")
@@ -63,6 +69,7 @@ def _kernel_options(params: CsvAggregateParams) -> dict[str, Any]:
         "encoding": params.encoding,
         "on_bad_rows": params.on_bad_rows,
         "max_row_bytes": params.max_row_bytes,
+        "max_decoded_bytes": params.max_decompressed_bytes,
         "bad_row_samples": params.bad_row_samples,
         "parquet": params.parquet,
         **params.selection(),

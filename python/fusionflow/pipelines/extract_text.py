@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from fusionflow import _core
-from fusionflow.pipelines.base import FileSelection, Pipeline
+from fusionflow.pipelines.base import Ceiling, FileSelection, Pipeline
 from fusionflow.pipelines.per_file import gather_parts, merge_summaries
 
 DOCUMENTS = "documents.jsonl"
@@ -35,10 +35,9 @@ class ExtractParams(FileSelection):
     timeout_s: float = Field(
         60.0, gt=0, le=86_400, description="Time limit for parsing one file, in seconds."
     )
-    max_file_bytes: int = Field(
+    max_file_bytes: Annotated[int, Ceiling("max_file_bytes_limit")] = Field(
         256 << 20,
         ge=1,
-        le=1 << 40,
         description="Larger files (once decompressed) are reported as errors, not parsed.",
     )
     isolate: bool = Field(

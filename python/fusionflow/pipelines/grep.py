@@ -6,19 +6,22 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, model_validator
 
 from fusionflow import _core
-from fusionflow.pipelines.base import FileSelection, Pipeline
+from fusionflow.pipelines.base import Ceiling, FileSelection, Pipeline
 
 Count = Annotated[int, Field(ge=0, le=10_000)]
+Pattern = Annotated[str, Field(max_length=65_536)]
 
 
 class GrepParams(FileSelection):
     """Parameters of ``grep``. Flags mirror grep/ripgrep's."""
 
-    patterns: list[str] = Field(
-        min_length=1, description="Regular expressions; a line matches if any of them matches."
+    patterns: list[Pattern] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="Regular expressions; a line matches if any of them matches.",
     )
     ignore_case: bool = Field(False, description="Match case-insensitively (-i).")
     fixed_strings: bool = Field(False, description="Treat patterns as literal strings (-F).")
@@ -28,7 +31,10 @@ class GrepParams(FileSelection):
     before_context: Count | None = Field(None, description="Lines before (-B); overrides context.")
     after_context: Count | None = Field(None, description="Lines after (-A); overrides context.")
     max_matches_per_file: int | None = Field(
-        None, ge=1, description="Stop reading a file after this many matching lines (-m)."
+        None,
+        ge=1,
+        le=2**53 - 1,  # the largest integer every JSON client (and form) holds exactly
+        description="Stop reading a file after this many matching lines (-m).",
     )
     binary: Literal["skip", "text"] = Field(
         "skip",
@@ -38,9 +44,30 @@ class GrepParams(FileSelection):
     format: Literal["text", "jsonl"] = Field(
         "text", description="'text' writes matches.txt (path:line:text); 'jsonl' matches.jsonl."
     )
-    max_line_bytes: int = Field(
+    max_line_bytes: Annotated[int, Ceiling("max_line_bytes_limit")] = Field(
         64 << 20, ge=1024, description="Longest line searched; longer lines are per-file errors."
     )
+    max_decompressed_bytes: Annotated[int, Ceiling("max_decompressed_bytes_limit")] = Field(
+        16 << 30,
+        ge=1,
+        description="A compressed file decoding to more is a per-file error, searched up to there.",
+    )
+    max_spill_bytes: Annotated[int, Ceiling("max_spill_bytes_limit")] = Field(
+        8 << 30,
+        ge=1,
+        description="Disk that matches waiting to be written in order may take; past it the "
+        "file whose matches overflowed is a per-file error.",
+    )
+
+    @model_validator(mode="after")
+    def _patterns_compile(self, _info: ValidationInfo) -> GrepParams:
+        _core.check_grep_patterns(
+            self.patterns,
+            ignore_case=self.ignore_case,
+            fixed_strings=self.fixed_strings,
+            word=self.word,
+        )
+        return self
 
 
 def execute(
@@ -67,6 +94,8 @@ def execute(
         max_matches_per_file=params.max_matches_per_file,
         binary=params.binary,
         max_line_bytes=params.max_line_bytes,
+        max_decoded_bytes=params.max_decompressed_bytes,
+        max_spill_bytes=params.max_spill_bytes,
         **params.selection(),
         exact=exact,
         format=params.format,

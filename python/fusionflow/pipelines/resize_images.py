@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
 from fusionflow import _core
-from fusionflow.pipelines.base import FileSelection, Pipeline
+from fusionflow.pipelines.base import Ceiling, FileSelection, Pipeline
 from fusionflow.pipelines.per_file import gather_parts, merge_summaries
 
 MANIFEST = "manifest.jsonl"
@@ -53,17 +53,15 @@ class ResizeParams(FileSelection):
     filter: Literal["lanczos3", "mitchell", "catmull-rom", "bilinear", "nearest"] = Field(
         "lanczos3", description="Resampling filter."
     )
-    max_pixels: int = Field(
+    max_pixels: Annotated[int, Ceiling("max_pixels_limit")] = Field(
         100_000_000,
         ge=1,
-        le=1 << 40,
         description="Images with more pixels are refused before decoding (decompression bombs).",
     )
 
-    max_file_bytes: int = Field(
+    max_file_bytes: Annotated[int, Ceiling("max_file_bytes_limit")] = Field(
         256 << 20,
         ge=1,
-        le=1 << 40,
         description="Larger files (once decompressed) are reported as errors, not read.",
     )
 

@@ -95,6 +95,13 @@ def jobs() -> None:
     table()
 
 
+def _inputs_text(job: dict[str, Any]) -> str:
+    """The first inputs, cut to 80 characters, and how many more there are."""
+    shown = ", ".join(str(i) for i in job["inputs"])[:80]
+    more = job.get("inputs_total", len(job["inputs"])) - len(job["inputs"])
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 def _job_row(job: dict[str, Any]) -> dict[str, Any]:
     throughput = job.get("throughput_bytes_s")
     return {
@@ -102,7 +109,7 @@ def _job_row(job: dict[str, Any]) -> dict[str, Any]:
         "name": job["name"],
         "status": job["status"],
         "pipeline": job["pipeline"],
-        "inputs": ", ".join(str(i) for i in job["inputs"])[:80],
+        "inputs": _inputs_text(job),
         "progress": job["progress"],
         "MB/s": round(throughput / 1e6, 1) if throughput else None,
         "ETA s": round(job["eta_s"]) if job.get("eta_s") is not None else None,

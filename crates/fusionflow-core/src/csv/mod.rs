@@ -119,6 +119,8 @@ pub struct AggregateOptions {
     pub on_bad_rows: OnBadRows,
     /// Longer rows are bad rows; bounds memory.
     pub max_row_bytes: usize,
+    /// A compressed file decoding to more is a per-file error.
+    pub max_decoded_bytes: u64,
     /// How many bad rows to keep as samples.
     pub bad_row_samples: usize,
     /// Also write `aggregate.parquet`.
@@ -134,6 +136,7 @@ impl Default for AggregateOptions {
             encoding: None,
             on_bad_rows: OnBadRows::Skip,
             max_row_bytes: 16 << 20,
+            max_decoded_bytes: read::MAX_DECODED_BYTES,
             bad_row_samples: 20,
             parquet: false,
         }
@@ -570,9 +573,11 @@ impl Plan<'_> {
                         let Some(file) = files.get(index) else { break };
                         let bad_before = state.bad_rows;
                         state.files += 1;
-                        let outcome = read::open(&file.path, progress).and_then(|reader| {
-                            self.read_rows(reader, (file, index), &mut state, &mut buffers)
-                        });
+                        let outcome =
+                            read::open(&file.path, progress, self.options.max_decoded_bytes)
+                                .and_then(|reader| {
+                                    self.read_rows(reader, (file, index), &mut state, &mut buffers)
+                                });
                         progress.add_file();
                         if let Err(e) = outcome {
                             if read::is_transient(&e) {
