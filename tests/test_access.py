@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,12 @@ def test_s3_inputs_are_made_canonical_before_the_storage_check(tmp_path: Path) -
     assert check_inputs(settings, ["s3://b//ff/uploads/3"], user_id=1, admin=True) == [
         "s3://b/ff/uploads/3"
     ]
+
+
+def test_only_admins_are_told_the_servers_allowed_roots(local: Settings, tmp_path: Path) -> None:
+    with pytest.raises(Forbidden, match=r"under the allowed roots$") as for_user:
+        check_inputs(local, ["/etc"], user_id=2, admin=False)
+    assert str(tmp_path) not in str(for_user.value)
+    roots = re.escape(f"FUSIONFLOW_ALLOWED_ROOTS: {tmp_path / 'srv'}")
+    with pytest.raises(Forbidden, match=roots):
+        check_inputs(local, ["/etc"], user_id=1, admin=True)

@@ -135,14 +135,15 @@ def test_hashes_at_once_are_bounded_and_the_rest_told_to_come_back(
     monkeypatch.setattr(fusionflow.accounts, "HASH_WAIT_S", 0.2)
     accounts = Accounts(db, hashes_at_once=1)
     accounts.create("ada", "correct horse")
-    with ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(4) as pool2:
+    most = fusionflow.accounts.MAX_WAITING
+    with ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(most) as pool2:
         first = pool.submit(accounts.authenticate, "ada", "correct horse")
         assert held.started.wait(10)
         with pytest.raises(Overloaded):  # after HASH_WAIT_S, not queued without end
             accounts.authenticate("made-up", "whatever-password")
-        # And never more waiting than WAITERS_PER_SLOT per slot: the rest at once.
+        # And never more waiting than MAX_WAITING: the rest at once.
         monkeypatch.setattr(fusionflow.accounts, "HASH_WAIT_S", 5.0)
-        waiting = [pool2.submit(accounts.authenticate, "x", "y" * 9) for _ in range(4)]
+        waiting = [pool2.submit(accounts.authenticate, "x", "y" * 9) for _ in range(most)]
         time.sleep(0.3)
         started = time.monotonic()
         with pytest.raises(Overloaded):
@@ -153,7 +154,7 @@ def test_hashes_at_once_are_bounded_and_the_rest_told_to_come_back(
             accounts.create("bob", "long enough")
         held.release.set()
         assert first.result(10) is not None
-        assert [w.result(10) for w in waiting] == [None] * 4  # they got their turn
+        assert [w.result(10) for w in waiting] == [None] * most  # they got their turn
     assert accounts.authenticate("ada", "correct horse") is not None  # the slot came back
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,10 @@ def test_environment_names_lists_every_setting() -> None:
     names = environment_names()
     assert {"DATABASE_URL", "DATABASE_PASSWORD", "REDIS_PASSWORD", "FUSIONFLOW_PORT"} <= names
     assert len(names) >= len(Settings.model_fields)
+
+
+def test_password_hashes_default_to_half_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FUSIONFLOW_PASSWORD_HASHES", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert Settings().hashes_at_once == max(1, cores // 2)
+    assert Settings(password_hashes=3).hashes_at_once == 3

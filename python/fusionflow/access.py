@@ -71,11 +71,10 @@ def _check(settings: Settings, item: str, user_id: int, admin: bool) -> str:
     if path.is_relative_to(data_dir) or (data_dir.is_relative_to(path) and not admin):
         raise Forbidden(f"{item}: FusionFlow's data folder is not an input")
     if not any(_within(path, str(root)) for root in settings.allowed_roots):
+        # Users are told the rule; only admins, who set it, see the server's folders.
         roots = os.pathsep.join(str(r) for r in settings.allowed_roots) or "none configured"
-        raise Forbidden(
-            f"{item}: local paths must be under the allowed roots "
-            f"(FUSIONFLOW_ALLOWED_ROOTS: {roots})"
-        )
+        where = f" (FUSIONFLOW_ALLOWED_ROOTS: {roots})" if admin else ""
+        raise Forbidden(f"{item}: local paths must be under the allowed roots{where}")
     return str(path)
 
 

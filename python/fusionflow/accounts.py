@@ -40,9 +40,10 @@ MIN_PASSWORD = 8
 # Longer passwords are refused when set, and cannot be right when logging in.
 MAX_PASSWORD = 1024
 # A password check waits this long at most for a free hashing slot, and no more than
-# WAITERS_PER_SLOT checks wait per slot (each holds a server thread): past either, Overloaded.
+# MAX_WAITING checks wait in all (each holds one of the server's 40 request threads): past
+# either, Overloaded. Enough that ten people signing in at once all get in on one slot.
 HASH_WAIT_S = 5.0
-WAITERS_PER_SLOT = 4
+MAX_WAITING = 16
 # API tokens look like this, so that they are told apart from JWTs (and found by scanners).
 TOKEN_PREFIX = "ff_"
 
@@ -95,14 +96,13 @@ class Accounts:
     def __init__(self, db: Database, hashes_at_once: int = 4) -> None:
         self.db = db
         self._hash_slots = threading.BoundedSemaphore(hashes_at_once)
-        self._max_waiting = hashes_at_once * WAITERS_PER_SLOT
         self._waiting = 0
         self._waiting_lock = threading.Lock()
 
     @contextlib.contextmanager
     def _hashing(self) -> Iterator[None]:
         with self._waiting_lock:
-            full = self._waiting >= self._max_waiting
+            full = self._waiting >= MAX_WAITING
             self._waiting += not full
         if full:
             raise Overloaded("too many password checks at once; try again in a moment")

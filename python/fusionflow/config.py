@@ -120,9 +120,13 @@ class Settings(BaseSettings):
         50, ge=1, validation_alias="FUSIONFLOW_LOGIN_NAME_MAX_FAILURES"
     )
     login_window_s: float = Field(300.0, gt=0, validation_alias="FUSIONFLOW_LOGIN_WINDOW")
-    # Password hashes (Argon2id, 64 MiB each) computed at once per API process; a login that
-    # finds the short queue for them full, or waits 5 s, is answered 503 with Retry-After.
-    password_hashes: int = Field(4, ge=1, le=64, validation_alias="FUSIONFLOW_PASSWORD_HASHES")
+    # Password hashes (Argon2id, 64 MiB each, using up to 4 cores) computed at once per API
+    # process; a login that finds the short queue for them full, or waits 5 s, is answered
+    # 503 with Retry-After. Unset: half the cores (at least one), so that a login storm
+    # leaves the other half to everyone already signed in.
+    password_hashes: int | None = Field(
+        None, ge=1, le=64, validation_alias="FUSIONFLOW_PASSWORD_HASHES"
+    )
     # Largest file one upload may carry.
     upload_max_bytes: int = Field(10 << 30, ge=1, validation_alias="FUSIONFLOW_UPLOAD_MAX_BYTES")
 
@@ -171,6 +175,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return _with_password(normalize_database_url(self.database_url), self.database_password)
         return f"sqlite:///{self.data_dir / 'fusionflow.db'}"
+
+    @property
+    def hashes_at_once(self) -> int:
+        """``password_hashes``, or half the cores this process may use."""
+        return self.password_hashes or max(1, len(os.sched_getaffinity(0)) // 2)
 
     @property
     def broker(self) -> str | None:

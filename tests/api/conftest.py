@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from fusionflow import storage
 from fusionflow.api import create_app
 from fusionflow.config import Settings
 
@@ -90,6 +91,11 @@ def wait_for(client: TestClient, job_id: str, headers: dict[str, str], timeout: 
             return job
         assert time.monotonic() < deadline, job
         time.sleep(0.05)
+
+
+def results_of(settings: Settings, job_id: str) -> Path:
+    """Where a job's outputs are stored (local storage), which the API does not show."""
+    return storage.local_path(storage.join(settings.storage, "results", job_id))
 
 
 def submit_grep(

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 import fusionflow
 from fusionflow.api.security import AccessTokens
 from fusionflow.config import Settings
-from tests.api.conftest import PASSWORD, submit_grep, wait_for
+from tests.api.conftest import PASSWORD, results_of, submit_grep, wait_for
 from tests.jobs.helpers import SLOW_PATTERN, slow_corpus
 
 JOBS = "/api/v1/jobs"
@@ -116,6 +116,7 @@ def test_inputs_outside_the_allowed_roots_are_403(
         response = client.post(JOBS, json=body, headers=alice)
         assert response.status_code == 403, inputs
         assert "allowed roots" in response.json()["detail"]
+        assert str(allowed) not in response.json()["detail"]  # the server's layout is its own
     assert client.get(JOBS, headers=alice).json()["total"] == 0
 
 
@@ -294,7 +295,9 @@ def test_events_stream_progress_until_the_job_finishes(
     assert progress == sorted(progress)
 
 
-def test_cancel_retry_and_delete(client: TestClient, alice: dict[str, str], allowed: Path) -> None:
+def test_cancel_retry_and_delete(
+    client: TestClient, alice: dict[str, str], allowed: Path, api_settings: Settings
+) -> None:
     slow = slow_corpus(allowed / "slow")
     job = submit_grep(client, alice, [str(slow)], patterns=[SLOW_PATTERN])
     response = client.get(f"{JOBS}/{job['id']}/summary", headers=alice)
@@ -312,7 +315,7 @@ def test_cancel_retry_and_delete(client: TestClient, alice: dict[str, str], allo
     done = wait_for(client, job["id"], alice, timeout=60)
     assert done["status"] == "completed", done
     assert client.post(f"{JOBS}/{job['id']}/retry", headers=alice).status_code == 409
-    output = Path(done["output_url"])
+    output = results_of(api_settings, job["id"])
     assert (output / "matches.txt").is_file()
     assert client.delete(f"{JOBS}/{job['id']}", headers=alice).status_code == 204
     assert not output.exists()
@@ -351,10 +354,11 @@ def test_odd_values_are_4xx_on_both_databases(
 
 
 def test_an_artifact_removed_from_storage_is_404(
-    client: TestClient, alice: dict[str, str], allowed: Path
+    client: TestClient, alice: dict[str, str], allowed: Path, api_settings: Settings
 ) -> None:
     job = wait_for(client, submit_grep(client, alice, [str(allowed / "logs")])["id"], alice)
-    (Path(job["output_url"]) / "matches.txt").unlink()
+    assert "output_url" not in job  # the server's layout is not shown
+    (results_of(api_settings, job["id"]) / "matches.txt").unlink()
     response = client.get(f"{JOBS}/{job['id']}/artifacts/matches.txt", headers=alice)
     assert response.status_code == 404
     assert "gone from storage" in response.json()["detail"]

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from fusionflow.api import create_app
 from fusionflow.config import Settings
-from tests.api.conftest import ADMIN_PASSWORD, login, wait_for
+from tests.api.conftest import ADMIN_PASSWORD, login, results_of, wait_for
 from tests.conftest import s3_settings
 
 UPLOADS = "/api/v1/uploads"
@@ -52,7 +52,7 @@ def test_files_land_under_the_users_prefix_without_overwriting(
 
 
 def test_uploads_are_job_inputs_for_their_owner_only(
-    client: TestClient, alice: dict[str, str], bob: dict[str, str]
+    client: TestClient, alice: dict[str, str], bob: dict[str, str], api_settings: Settings
 ) -> None:
     items = client.post(
         UPLOADS,
@@ -65,7 +65,7 @@ def test_uploads_are_job_inputs_for_their_owner_only(
     assert wait_for(client, job["id"], alice)["files_done"] == 2
     summary = client.get(f"/api/v1/jobs/{job['id']}/summary", headers=alice).json()
     assert summary["matches"] == 2
-    for inputs in ([items[0]["url"]], [folder], [job["output_url"]]):
+    for inputs in ([items[0]["url"]], [folder], [str(results_of(api_settings, job["id"]))]):
         refused = client.post("/api/v1/jobs", json={**body, "inputs": inputs}, headers=bob)
         assert refused.status_code == 403
         assert "only your own uploads" in refused.json()["detail"]

@@ -109,7 +109,7 @@ def running_services(settings: Settings) -> Iterator[Services]:
         Path(settings.storage).mkdir(parents=True, exist_ok=True)
     with open_executor(settings) as executor:
         jobs = executor.jobs
-        accounts = Accounts(jobs.db, settings.password_hashes)
+        accounts = Accounts(jobs.db, settings.hashes_at_once)
         ensure_first_admin(settings, accounts)
         uploads = Uploads(settings)
         if removed := uploads.remove_stale_partials():

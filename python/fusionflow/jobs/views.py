@@ -33,7 +33,9 @@ class JobInfo(BaseModel):
     status: str
     error: str | None
     attempts: int
-    output_url: str
+    # Where the outputs are stored: for the code that reads them, never shown (an API
+    # user's names for them are the artifacts' download URLs, not the server's layout).
+    output_url: str = Field(exclude=True)
     shards_total: int
     shards_done: int
     files_total: int
