@@ -86,17 +86,20 @@ impl SpillBuffer {
     }
 
     fn release(&mut self) {
-        self.budget.used.fetch_sub(self.reserved, Ordering::Relaxed);
-        self.reserved = 0;
+        self.release_memory();
         self.budget.on_disk.fetch_sub(self.on_disk, Ordering::Relaxed);
         self.on_disk = 0;
+    }
+
+    fn release_memory(&mut self) {
+        self.budget.used.fetch_sub(self.reserved, Ordering::Relaxed);
+        self.reserved = 0;
     }
 
     fn spill(&mut self) -> io::Result<()> {
         let memory = std::mem::take(&mut self.memory);
         self.disk = Some(BufWriter::new(tempfile::tempfile_in(&self.budget.spill_dir)?));
-        self.budget.used.fetch_sub(self.reserved, Ordering::Relaxed);
-        self.reserved = 0;
+        self.release_memory();
         self.write_to_disk(&memory)
     }
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, model_validator
 
 from fusionflow import _core
 from fusionflow.pipelines.base import Ceiling, FileSelection, Pipeline
@@ -60,7 +60,7 @@ class GrepParams(FileSelection):
     )
 
     @model_validator(mode="after")
-    def _patterns_compile(self, _info: ValidationInfo) -> GrepParams:
+    def _patterns_compile(self) -> GrepParams:
         _core.check_grep_patterns(
             self.patterns,
             ignore_case=self.ignore_case,
