@@ -370,9 +370,10 @@ impl Grep {
                     while !stop.load(Ordering::Relaxed) {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(index) else { break };
+                        let reading = progress.start_file(&file.path);
                         let result =
                             self.search_file(&matcher, file, request.format, budget, progress);
-                        progress.add_file();
+                        drop(reading);
                         let stop_run =
                             matches!(result.status, Status::Cancelled | Status::Transient(_));
                         let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);

@@ -1,7 +1,11 @@
 //! Live progress counters and cancellation, shared between a run and its observers.
 
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// A cheap, cloneable handle that a run updates and any thread may read.
 ///
@@ -20,6 +24,21 @@ struct Counters {
     bytes_decoded: AtomicU64,
     files_done: AtomicU64,
     cancelled: AtomicBool,
+    journal: OnceLock<Mutex<File>>,
+}
+
+/// A file being read, from [`Progress::start_file`] until dropped, which counts it done.
+#[must_use = "the file counts as done when this is dropped"]
+pub struct FileInProgress<'a> {
+    progress: &'a Progress,
+    path: &'a Path,
+}
+
+impl Drop for FileInProgress<'_> {
+    fn drop(&mut self) {
+        self.progress.note('-', self.path);
+        self.progress.inner.files_done.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A consistent-enough copy of the counters at one moment.
@@ -79,8 +98,39 @@ impl Progress {
         self.inner.bytes_decoded.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn add_file(&self) {
-        self.inner.files_done.fetch_add(1, Ordering::Relaxed);
+    /// Appends to `path`, from now on, a line as each file starts (`+`) and ends (`-`)
+    /// being read, followed by the path's bytes in hex. Each line is written before the
+    /// file is touched, straight to the file (no buffer): so a process killed at any
+    /// moment leaves on disk the files it was reading.
+    pub fn journal_to(&self, path: &Path) -> io::Result<()> {
+        let file = File::options().create(true).append(true).open(path)?;
+        self.inner
+            .journal
+            .set(Mutex::new(file))
+            .map_err(|_| io::Error::new(io::ErrorKind::AlreadyExists, "a journal is kept already"))
+    }
+
+    /// Marks `path` as being read until the guard is dropped; then it counts as done
+    /// (searched, skipped or failed).
+    pub(crate) fn start_file<'a>(&'a self, path: &'a Path) -> FileInProgress<'a> {
+        self.note('+', path);
+        FileInProgress { progress: self, path }
+    }
+
+    fn note(&self, sign: char, path: &Path) {
+        // Without a journal (the usual case), no lock is taken.
+        if let Some(journal) = self.inner.journal.get() {
+            let bytes = path.as_os_str().as_encoded_bytes();
+            let mut line = String::with_capacity(2 + 2 * bytes.len());
+            line.push(sign);
+            for byte in bytes {
+                let _ = write!(line, "{byte:02x}");
+            }
+            line.push('\n');
+            // Best effort: a journal that cannot be written only names no suspect.
+            let _ =
+                journal.lock().unwrap_or_else(PoisonError::into_inner).write_all(line.as_bytes());
+        }
     }
 }
 
@@ -95,7 +145,7 @@ mod tests {
         progress.set_plan(2, 100);
         progress.add_bytes(40);
         progress.add_decoded(400);
-        progress.add_file();
+        drop(progress.start_file(Path::new("a.log")));
         assert_eq!(
             observer.snapshot(),
             Snapshot {
@@ -109,5 +159,24 @@ mod tests {
         assert!(!progress.is_cancelled());
         observer.cancel();
         assert!(progress.is_cancelled());
+    }
+
+    #[test]
+    fn the_journal_holds_each_file_before_it_is_read_and_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("journal");
+        let progress = Progress::new();
+        drop(progress.start_file(Path::new("before.log"))); // no journal yet: not noted
+        progress.journal_to(&journal).unwrap();
+        let reading = progress.start_file(Path::new("a b.log"));
+        assert_eq!(std::fs::read_to_string(&journal).unwrap(), "+6120622e6c6f67\n");
+        drop(reading);
+        assert_eq!(
+            std::fs::read_to_string(&journal).unwrap(),
+            "+6120622e6c6f67\n-6120622e6c6f67\n"
+        );
+        assert_eq!(progress.snapshot().files_done, 2);
+        let again = progress.journal_to(&dir.path().join("other"));
+        assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
     }
 }

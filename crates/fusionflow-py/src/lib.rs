@@ -79,6 +79,14 @@ impl PyProgress {
         Ok(dict)
     }
 
+    /// From now on, notes in the file at `path` each file as it starts (`+`) and
+    /// ends (`-`) being read, the path's bytes in hex, before it is touched: what a
+    /// process killed mid-run leaves to say what it was reading.
+    #[allow(clippy::needless_pass_by_value)] // PyO3 passes owned values
+    fn journal_to(&self, path: PathBuf) -> PyResult<()> {
+        Ok(self.inner.journal_to(&path)?)
+    }
+
     /// Asks the run to stop; it then raises `Cancelled`.
     fn cancel(&self) {
         self.inner.cancel();

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fusionflow._core import Progress
 from fusionflow.db import Database, Job, JobStatus, utcnow
+from fusionflow.jobs.isolated import ChildProgress
 from fusionflow.jobs.transitions import refresh_progress, update_own_shard
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class ShardMonitor:
         job_id: str,
         shard_id: int,
         worker: str,
-        progress: Progress,
+        progress: Progress | ChildProgress,
         *,
         interval: float = 0.5,
         should_stop: Callable[[], bool] = lambda: False,

@@ -8,6 +8,7 @@ import json
 import logging
 import mimetypes
 import os
+import shutil
 import socket
 import threading
 import time
@@ -24,7 +25,7 @@ from fusionflow import _core, pipelines, storage
 from fusionflow.config import Settings
 from fusionflow.db import Artifact, Database, Job, JobStatus, Shard, ShardStatus, utcnow
 from fusionflow.errors import Cancelled, one_line
-from fusionflow.jobs import planning, report
+from fusionflow.jobs import isolated, planning, report
 from fusionflow.jobs.dispatch import Dispatcher
 from fusionflow.jobs.errors import is_transient
 from fusionflow.jobs.monitor import ShardMonitor
@@ -33,10 +34,14 @@ from fusionflow.observability import BYTES_PROCESSED, SHARD_DURATION, SHARD_RETR
 
 log = logging.getLogger(__name__)
 
-# A shard whose worker vanished this many times is not run again: something in its
-# files kills workers (a decompression bomb, a parser crash), and retrying forever
-# would take down worker after worker.
-MAX_LOST = 2
+# A shard whose worker died running it runs again in a process of its own (see
+# jobs/isolated.py), where a death names the files that caused it and costs no worker.
+# Its worker dying this many times all the same is no bystander's luck: the shard is not
+# run again, rather than take down worker after worker.
+MAX_LOST = 5
+
+# The key of a shard's summary that lists the files it quarantined.
+QUARANTINED = "quarantined"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class _Claim:
     files: list[str]
     inputs: list[str]  # the job's
     attempt: int
+    lost: int  # how often its worker died running it
 
 
 def work_url(settings: Settings, job_id: str, index: int | None = None) -> str:
@@ -167,10 +173,8 @@ class JobRunner:
         claim = self._claim(job_id, index, worker)
         if claim is None:
             return
-        pipeline = pipelines.get(claim.pipeline)
-        params = pipeline.validate(claim.params, self.settings)
         part_url = work_url(self.settings, job_id, index)
-        progress = _core.Progress()
+        progress = isolated.ChildProgress() if claim.lost else _core.Progress()
         started = time.monotonic()
         try:
             with (
@@ -179,7 +183,12 @@ class JobRunner:
                 ),
                 storage.writable_dir(part_url) as part,
             ):
-                summary = pipeline.run_shard(claim.files, params, part, progress, claim.inputs)
+                if isinstance(progress, isolated.ChildProgress):
+                    summary = self._run_isolated(claim, part, progress)
+                else:
+                    pipeline = pipelines.get(claim.pipeline)
+                    params = pipeline.validate(claim.params, self.settings)
+                    summary = pipeline.run_shard(claim.files, params, part, progress, claim.inputs)
         except Cancelled:
             self._after_cancel(job_id, index, claim.shard_id, worker)
             return
@@ -213,6 +222,32 @@ class JobRunner:
         BYTES_PROCESSED.labels(claim.pipeline).inc(shard_bytes or 0)
         if remaining is None:
             self.dispatcher.finalize(job_id)
+
+    def _run_isolated(
+        self, claim: _Claim, part: Path, progress: isolated.ChildProgress
+    ) -> dict[str, Any]:
+        """Run the shard in a process of its own. A file that kills that process (alone,
+        when several were being read) is quarantined: left out, and named in the report
+        with the signal, while the rest of the shard runs again."""
+        files, quarantined = list(claim.files), []
+        while True:
+            _empty(part)  # nothing half-written by a killed run is kept
+            request = isolated.Request(
+                self.settings, claim.pipeline, files, claim.params, part, claim.inputs
+            )
+            try:
+                summary = isolated.run(request, progress)
+            except isolated.Killed as death:
+                killers = isolated.culprits(request, death)
+                reason = (
+                    f"killed the process reading it ({death.signal_name}: out of memory, "
+                    "or a crash), as it had its worker before; not read again"
+                )
+                quarantined += [{"path": path, "reason": reason} for path in killers]
+                files = [path for path in files if path not in killers]
+                continue
+            summary[QUARANTINED] = quarantined
+            return summary
 
     def _claim(self, job_id: str, index: int, worker: str) -> _Claim | None:
         now = utcnow()
@@ -258,6 +293,7 @@ class JobRunner:
                 files=[path for path, _ in shard.inputs],
                 inputs=[str(i) for i in job.inputs],
                 attempt=shard.attempts,
+                lost=shard.lost,
             )
 
     def _after_cancel(self, job_id: str, index: int, shard_id: int, worker: str) -> None:
@@ -361,7 +397,8 @@ class JobRunner:
         pipeline = pipelines.get(name)
         params = pipeline.validate(raw_params, self.settings)
         fields = pipeline.finalize(parts, summaries, params, output)
-        fields["skipped"] = plan.get("skipped", []) + fields.get("skipped", [])
+        quarantined = [entry for s in summaries for entry in s.get(QUARANTINED, [])]
+        fields["skipped"] = plan.get("skipped", []) + fields.get("skipped", []) + quarantined
         if started is not None:
             fields["elapsed_s"] = (utcnow() - started).total_seconds()
         summary = {
@@ -422,6 +459,14 @@ class JobRunner:
                     self.dispatcher.plan(job.id)
                 else:
                     self._dispatch_unfinished(job)
+
+
+def _empty(directory: Path) -> None:
+    for child in directory.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def _names(inputs: list[Any], shown: int = 5) -> str:

@@ -573,12 +573,13 @@ impl Plan<'_> {
                         let Some(file) = files.get(index) else { break };
                         let bad_before = state.bad_rows;
                         state.files += 1;
+                        let reading = progress.start_file(&file.path);
                         let outcome =
                             read::open(&file.path, progress, self.options.max_decoded_bytes)
                                 .and_then(|reader| {
                                     self.read_rows(reader, (file, index), &mut state, &mut buffers)
                                 });
-                        progress.add_file();
+                        drop(reading);
                         if let Err(e) = outcome {
                             if read::is_transient(&e) {
                                 // Storage trouble: stop, so that the run is retried whole.

@@ -269,9 +269,8 @@ pub fn run(request: &ExtractRequest, progress: &Progress) -> Result<ExtractSumma
             .par_iter()
             .zip(names)
             .map(|(file, name)| {
-                let outcome = extract_file(file, name, request, workers.as_ref(), progress);
-                progress.add_file();
-                outcome
+                let _reading = progress.start_file(&file.path);
+                extract_file(file, name, request, workers.as_ref(), progress)
             })
             .collect()
     });

@@ -218,11 +218,10 @@ pub fn run(request: &ResizeRequest, progress: &Progress) -> Result<ResizeSummary
             .par_iter()
             .zip(names)
             .map(|(file, name)| {
-                let outcome = name.map_or_else(Outcome::Failed, |name| {
+                let _reading = progress.start_file(&file.path);
+                name.map_or_else(Outcome::Failed, |name| {
                     guarded(|| thumbnail(file, &name, &target, request, progress))
-                });
-                progress.add_file();
-                outcome
+                })
             })
             .collect()
     });
