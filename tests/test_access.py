@@ -41,7 +41,9 @@ def test_local_inputs_are_checked_and_returned_resolved(local: Settings, tmp_pat
 def test_the_data_dir_and_others_storage_are_refused(local: Settings, tmp_path: Path) -> None:
     srv, data = tmp_path / "srv", tmp_path / "srv" / "ff"
     own = data / "storage" / "uploads" / "2" / "0123456789abcdef"
-    assert check_inputs(local, [str(own)], user_id=2, admin=False) == [str(own)]
+    assert check_inputs(local, [str(own)], user_id=2, admin=False) == [
+        "upload://2/0123456789abcdef"
+    ]
     refused = [
         (str(srv), "holds FusionFlow's storage"),  # would list everyone's uploads
         (str(data / "secret_key"), "data folder is not an input"),
@@ -62,7 +64,7 @@ def test_the_data_dir_and_others_storage_are_refused(local: Settings, tmp_path: 
 def test_s3_inputs_are_made_canonical_before_the_storage_check(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, storage_url="s3://b/ff")
     own = "s3://b/ff/uploads/2/0123456789abcdef"
-    assert check_inputs(settings, [own], user_id=2, admin=False) == [own]
+    assert check_inputs(settings, [own], user_id=2, admin=False) == ["upload://2/0123456789abcdef"]
     assert check_inputs(settings, ["s3://other//logs/"], user_id=2, admin=False) == [
         "s3://other/logs"
     ]
@@ -75,6 +77,36 @@ def test_s3_inputs_are_made_canonical_before_the_storage_check(tmp_path: Path) -
     assert check_inputs(settings, ["s3://b//ff/uploads/3"], user_id=1, admin=True) == [
         "s3://b/ff/uploads/3"
     ]
+
+
+def test_uploads_are_named_by_their_owner_and_batch_never_by_the_servers_folders(
+    local: Settings,
+) -> None:
+    batch = "0123456789abcdef"
+    own = f"upload://2/{batch}/logs/app.log"
+    assert check_inputs(local, [own, f"upload://2//{batch}/"], user_id=2, admin=False) == [
+        own,
+        f"upload://2/{batch}",
+    ]
+    # A path into one's own uploads is shown by its name, so a job never holds the path.
+    real = Path(local.storage) / "uploads" / "2" / batch / "logs" / "app.log"
+    assert check_inputs(local, [str(real)], user_id=2, admin=False) == [own]
+    with pytest.raises(Forbidden, match="only your own uploads"):
+        check_inputs(local, [f"upload://3/{batch}"], user_id=2, admin=False)
+    assert check_inputs(local, [f"upload://3/{batch}"], user_id=1, admin=True) == [
+        f"upload://3/{batch}"
+    ]
+    for bad in (
+        "upload://",
+        "upload://x/",
+        "upload://\u00b3",  # a digit to str.isdigit, not to int()
+        f"upload://2/{batch}/../../3",
+        f"upload://2/{batch}/./a",
+        "upload://2/not-a-batch",
+        f"upload://2/{batch}/.app.log.partial",  # being written
+    ):
+        with pytest.raises(InvalidParameter, match="is not an upload"):
+            check_inputs(local, [bad], user_id=2, admin=False)
 
 
 def test_only_admins_are_told_the_servers_allowed_roots(local: Settings, tmp_path: Path) -> None:

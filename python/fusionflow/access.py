@@ -3,6 +3,9 @@
 - Local paths (and ``file://`` URLs) must be absolute and lie under
   ``FUSIONFLOW_ALLOWED_ROOTS`` once symbolic links are resolved; the job gets the resolved
   path, so what was checked is what is read.
+- Uploads are named ``upload://<user>/<batch>/<name>`` (``fusionflow.uploads``): a user
+  may name only their own (admins anyone's). A path into a user's own uploads becomes
+  that name, so jobs show users their names for things, not the server's folders.
 - FusionFlow's own data dir is never an input, except its storage: there a user may name
   only their own uploads, and no folder that holds storage (admins may name any of it).
 - Other ``s3://`` prefixes: whatever the server's credentials can read. They are made
@@ -16,7 +19,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from fusionflow import storage
+from fusionflow import storage, uploads
 from fusionflow.config import Settings
 from fusionflow.errors import InvalidParameter
 from fusionflow.uploads import user_prefix
@@ -40,14 +43,21 @@ def _check(settings: Settings, item: str, user_id: int, admin: bool) -> str:
     if _CONTROL.search(item):
         raise InvalidParameter("invalid parameter `inputs`: control characters in an input")
     own_uploads = user_prefix(settings, user_id)
+    if item.startswith(uploads.SCHEME):
+        owner, name = uploads.owner_of_name(item)
+        if owner != user_id and not admin:
+            raise Forbidden(f"{item}: only your own uploads can be read")
+        return name
     if storage.is_s3(item):
-        url = canonical_s3(item)
+        url = storage.canonical_s3(item)
         root = settings.storage
-        if storage.is_s3(root) and not admin:
-            root = canonical_s3(root)
-            if _s3_within(root, url):
+        if storage.is_s3(root):
+            root, mine = storage.canonical_s3(root), storage.canonical_s3(own_uploads)
+            if _s3_within(url, mine):
+                return _upload_name(settings, url)
+            if _s3_within(root, url) and not admin:
                 raise Forbidden(f"{item}: this folder holds FusionFlow's storage")
-            if _s3_within(url, root) and not _s3_within(url, canonical_s3(own_uploads)):
+            if _s3_within(url, root) and not admin:
                 raise Forbidden(f"{item}: only your own uploads can be read from storage")
         return url
     try:
@@ -62,7 +72,9 @@ def _check(settings: Settings, item: str, user_id: int, admin: bool) -> str:
     path = Path(os.path.realpath(given))
     if not storage.is_s3(settings.storage):
         if _within(path, settings.storage):
-            if admin or _within(path, own_uploads):
+            if _within(path, own_uploads):
+                return _upload_name(settings, str(path))
+            if admin:
                 return str(path)
             raise Forbidden(f"{item}: only your own uploads can be read from storage")
         if _real(settings.storage).is_relative_to(path) and not admin:
@@ -78,13 +90,12 @@ def _check(settings: Settings, item: str, user_id: int, admin: bool) -> str:
     return str(path)
 
 
-def canonical_s3(url: str) -> str:
-    """``s3://bucket/key`` without empty segments; ``InvalidParameter`` for ``.``/``..``."""
-    bucket, _, key = url.removeprefix("s3://").partition("/")
-    segments = [s for s in key.split("/") if s]
-    if not bucket or any(s in (".", "..") for s in segments):
-        raise InvalidParameter(f"invalid parameter `inputs`: {url} is not a valid s3:// URL")
-    return "/".join([f"s3://{bucket}", *segments])
+def _upload_name(settings: Settings, place: str) -> str:
+    """The name of ``place``, in the user's own uploads: what the job shows and reads."""
+    name = uploads.name_at(settings, place)
+    if name is None:  # the uploads folder itself, for one
+        raise Forbidden(f"{place}: only your own uploads can be read from storage")
+    return uploads.owner_of_name(name)[1]
 
 
 def _real(root: str) -> Path:

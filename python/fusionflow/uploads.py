@@ -1,4 +1,7 @@
-"""Files users upload, kept under their own prefix: ``<storage>/uploads/<user>/<batch>/<name>``.
+"""Files users upload, kept under their own prefix: ``<storage>/uploads/<user>/<batch>/<name>``,
+and named ``upload://<user>/<batch>/<name>`` wherever users see them (listings, job
+inputs, reports): the core resolves these names where it reads, so no user is shown the
+server's folders.
 
 Each upload request is a batch with a random id, so two uploads of ``app.log`` never
 overwrite each other; inside a batch, repeated names get ``-1``, ``-2``… Names are
@@ -10,6 +13,7 @@ file sent to S3 when it is complete. A file cut off half-way is never listed or 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import secrets
 import tempfile
@@ -26,6 +30,7 @@ from fusionflow.errors import InvalidParameter
 
 _UNSAFE = re.compile(r"[^\w.\-]+")
 _BATCH = re.compile(r"[0-9a-f]{16}")
+_USER = re.compile(r"[0-9]{1,18}")
 MAX_DEPTH = 16
 # A half-written upload untouched this long belongs to a request that is gone.
 STALE_PARTIAL_S = 3600.0
@@ -46,9 +51,51 @@ class UploadNotFound(LookupError):
     """The user has no upload batch with this id."""
 
 
+SCHEME = "upload://"  # the core's too (crates/fusionflow-core/src/names.rs)
+
+
 def user_prefix(settings: Settings, user_id: int) -> str:
     """Where a user's uploads live."""
-    return storage.join(settings.storage, "uploads", str(user_id))
+    return storage.join(storage.uploads_url(settings), str(user_id))
+
+
+def name_of(user_id: int, *parts: str) -> str:
+    """The name users see for an upload, a batch (``parts`` fewer) or all their uploads."""
+    return SCHEME + "/".join([str(user_id), *parts])
+
+
+def owner_of_name(name: str) -> tuple[int, str]:
+    """The user whose upload ``name`` names, and ``name`` made canonical (no empty
+    parts); ``InvalidParameter`` when it is not a well-formed upload name."""
+    parts = [part for part in name.removeprefix(SCHEME).split("/") if part]
+    if (
+        not parts
+        or not _USER.fullmatch(parts[0])
+        or (len(parts) > 1 and not _BATCH.fullmatch(parts[1]))
+        # No dot parts, and no hidden files: uploads being written are hidden.
+        or any(part.startswith(".") or "\\" in part for part in parts)
+    ):
+        raise InvalidParameter(
+            f"invalid parameter `inputs`: {name} is not an upload "
+            "(upload://<user>/<batch>/<name>, as listed by GET /uploads)"
+        )
+    return int(parts[0]), name_of(int(parts[0]), *parts[1:])
+
+
+def name_at(settings: Settings, place: str) -> str | None:
+    """The upload name of ``place``, a path or URL in the uploads folder; None outside."""
+    root = storage.uploads_url(settings)
+    if storage.is_s3(root):
+        prefix = storage.canonical_s3(root) + "/"
+        place = storage.canonical_s3(place)
+        rest = place.removeprefix(prefix) if place.startswith(prefix) else None
+    else:
+        real_root = Path(os.path.realpath(storage.local_path(root)))
+        path = Path(place)
+        rest = path.relative_to(real_root).as_posix() if path.is_relative_to(real_root) else None
+    if rest is None or rest == ".":
+        return None
+    return SCHEME + rest
 
 
 def safe_name(filename: str) -> str:
@@ -71,6 +118,7 @@ class UploadBatch:
 
     def __init__(self, settings: Settings, user_id: int) -> None:
         self.id = secrets.token_hex(8)
+        self._user = user_id
         self.url = storage.join(user_prefix(settings, user_id), self.id)
         self.max_bytes = settings.upload_max_bytes
         self.items: list[UploadItem] = []
@@ -124,7 +172,12 @@ class UploadBatch:
                 self._path.replace(storage.local_path(url))
             except IsADirectoryError:
                 raise self._clash() from None
-        item = UploadItem(batch=self.id, name=self._name, size=self._size, url=url)
+        item = UploadItem(
+            batch=self.id,
+            name=self._name,
+            size=self._size,
+            url=name_of(self._user, self.id, self._name),
+        )
         self.items.append(item)
         return item
 
@@ -173,7 +226,9 @@ class Uploads:
         for url, size in found:
             batch, _, name = _relative(url, prefix).partition("/")
             if _BATCH.fullmatch(batch) and name and not name.rsplit("/", 1)[-1].startswith("."):
-                items.append(UploadItem(batch=batch, name=name, size=size, url=url))
+                items.append(
+                    UploadItem(batch=batch, name=name, size=size, url=name_of(user_id, batch, name))
+                )
         return items
 
     def remove_stale_partials(self, older_than_s: float = STALE_PARTIAL_S) -> int:
@@ -182,7 +237,7 @@ class Uploads:
         another API process may be writing a fresh one. Returns how many."""
         if storage.is_s3(self.settings.storage):
             return 0
-        root = storage.local_path(storage.join(self.settings.storage, "uploads"))
+        root = storage.local_path(storage.uploads_url(self.settings))
         cutoff = time.time() - older_than_s
         removed = 0
         for partial in root.glob("*/*/**/.*.partial"):

@@ -65,8 +65,11 @@ def base_env(data_dir: Path) -> dict[str, str]:
     }
 
 
-def grep_story(base_url: str, tmp_path: Path, notify: dict | None = None) -> str:
-    """Returns the job's id."""
+def grep_story(
+    base_url: str, env: dict[str, str], tmp_path: Path, notify: dict | None = None
+) -> str:
+    """Upload the example logs, grep them, compare with `fusionflow run` on the server's
+    settings (``env``: the uploads' names resolve there too). Returns the job's id."""
     with httpx.Client(base_url=base_url, timeout=30) as api:
         token = api.post(
             "/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
@@ -108,6 +111,7 @@ def grep_story(base_url: str, tmp_path: Path, notify: dict | None = None) -> str
         [FUSIONFLOW, "run", "grep", folder, "-e", "ERROR", "-e", "FATAL", "-o", expected],
         check=True,
         capture_output=True,
+        env=env,
     )
     assert matches.content == (expected / "matches.txt").read_bytes()
     assert matches.content.count(b"\n") > 10
@@ -115,8 +119,9 @@ def grep_story(base_url: str, tmp_path: Path, notify: dict | None = None) -> str
 
 
 def test_the_grep_story_on_the_embedded_defaults(tmp_path: Path) -> None:
-    with serve(base_env(tmp_path / "data"), tmp_path) as url:
-        grep_story(url, tmp_path)
+    env = base_env(tmp_path / "data")
+    with serve(env, tmp_path) as url:
+        grep_story(url, env, tmp_path)
     assert (tmp_path / "data" / "fusionflow.db").is_file()  # SQLite in the data dir
 
 
@@ -140,7 +145,7 @@ def test_the_grep_story_on_celery_workers(settings: Settings, tmp_path: Path) ->
                 ready = httpx.get(f"{url}/readyz").json()
                 assert set(ready["checks"]) == {"database", "storage", "broker"}
                 assert ready["ready"] is True
-                job_id = grep_story(url, tmp_path, notify={"webhook_url": hook.url})
+                job_id = grep_story(url, env, tmp_path, notify={"webhook_url": hook.url})
                 deadline = time.monotonic() + 15
                 while not hook.bodies:  # the worker's notifier sends it
                     assert time.monotonic() < deadline, "no webhook from the worker"
@@ -292,3 +297,68 @@ def test_serve_with_ui_runs_the_web_ui_beside_the_api(tmp_path: Path) -> None:
             break
         assert time.monotonic() < deadline, "the UI outlived serve"
         time.sleep(0.2)
+
+
+def test_crashes_of_the_api_process_fail_no_job(tmp_path: Path) -> None:
+    """The in-process executor's shards die with `serve`: crashes that were not the job's
+    doing cost a rerun each, and the job completes (two used to fail it)."""
+    data = tmp_path / "data"
+    env = {
+        **base_env(data),
+        "FUSIONFLOW_ALLOWED_ROOTS": str(tmp_path),
+        "FUSIONFLOW_SHARD_LOST_AFTER": "2",
+    }
+    slow = slow_corpus(tmp_path / "slow", files=1, lines=1_500_000)  # one shard, seconds
+    db = Database(f"sqlite:///{data / 'fusionflow.db'}")
+
+    def start() -> tuple[subprocess.Popen[bytes], str]:
+        port = free_port()
+        with (tmp_path / f"serve-{port}.log").open("wb") as log:
+            server = subprocess.Popen(
+                [FUSIONFLOW, "serve", "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # killed whole, with any process it started
+            )
+        wait_for_port(port, process=server, timeout=60)
+        return server, f"http://127.0.0.1:{port}/api/v1"
+
+    def running_on(pid: int) -> bool:
+        with db.session() as session:
+            workers = session.scalars(select(Shard.worker).where(Shard.status == "running"))
+            return any(f":{pid}:" in (worker or "") for worker in workers)
+
+    server, url = start()
+    try:
+        with httpx.Client(base_url=url, timeout=30) as api:
+            token = api.post(
+                "/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
+            ).json()["access_token"]
+            params = {"patterns": ["ERROR", SLOW_PATTERN]}
+            body = {"pipeline": "grep", "inputs": [str(slow)], "params": params}
+            headers = {"Authorization": f"Bearer {token}"}
+            job_id = api.post("/jobs", json=body, headers=headers).json()["id"]
+        for _ in range(2):
+            deadline = time.monotonic() + 60
+            while not running_on(server.pid):
+                assert time.monotonic() < deadline, "the shard never ran on this server"
+                time.sleep(0.05)
+            os.killpg(server.pid, signal.SIGKILL)  # a crash, not a shutdown
+            server.wait(30)
+            server, url = start()
+        deadline = time.monotonic() + 120
+        with httpx.Client(base_url=url, timeout=30, headers=headers) as api:
+            while (job := api.get(f"/jobs/{job_id}").json())["status"] == "running":
+                assert time.monotonic() < deadline, "the job never finished"
+                time.sleep(0.2)
+            assert job["status"] == "completed", job["error"]
+            summary = api.get(f"/jobs/{job_id}/summary").json()
+        assert (summary["matches"], summary["skipped"]) == (1, [])
+        with db.session() as session:
+            assert session.scalars(select(Shard.lost)).all() == [2]
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(30)
+        db.dispose()

@@ -41,14 +41,18 @@ def test_files_land_under_the_users_prefix_without_overwriting(
     ]
     assert [i["size"] for i in items] == [10, 10, 6, 5, 5]
     user_id = client.get("/api/v1/me", headers=alice).json()["id"]
-    prefix = api_settings.data_dir / "storage" / "uploads" / str(user_id) / items[0]["batch"]
-    assert [Path(i["url"]) for i in items] == [prefix / i["name"] for i in items]
-    assert Path(items[1]["url"]).read_bytes() == b"two ERROR\n"
+    batch = items[0]["batch"]
+    # Users see their uploads by name; the server keeps them under the user's prefix.
+    assert [i["url"] for i in items] == [f"upload://{user_id}/{batch}/{i['name']}" for i in items]
+    prefix = api_settings.data_dir / "storage" / "uploads" / str(user_id) / batch
+    assert (prefix / items[1]["name"]).read_bytes() == b"two ERROR\n"
     # A second upload of the same name is a new batch: nothing is overwritten.
     second = client.post(UPLOADS, files={"files": ("app.log", b"new\n")}, headers=alice).json()
-    assert second[0]["batch"] != items[0]["batch"]
-    assert Path(items[0]["url"]).read_bytes() == b"one ERROR\n"
-    assert len(client.get(UPLOADS, headers=alice).json()) == 6
+    assert second[0]["batch"] != batch
+    assert (prefix / "app.log").read_bytes() == b"one ERROR\n"
+    listed = client.get(UPLOADS, headers=alice).json()
+    assert len(listed) == 6
+    assert {i["url"] for i in items} < {i["url"] for i in listed}
 
 
 def test_uploads_are_job_inputs_for_their_owner_only(
@@ -62,9 +66,18 @@ def test_uploads_are_job_inputs_for_their_owner_only(
     folder = items[0]["url"].rsplit("/", 1)[0]
     body = {"pipeline": "grep", "inputs": [folder], "params": {"patterns": ["ERROR"]}}
     job = client.post("/api/v1/jobs", json=body, headers=alice).json()
-    assert wait_for(client, job["id"], alice)["files_done"] == 2
+    done = wait_for(client, job["id"], alice)
+    assert done["files_done"] == 2
+    assert done["inputs"] == [folder]
     summary = client.get(f"/api/v1/jobs/{job['id']}/summary", headers=alice).json()
     assert summary["matches"] == 2
+    assert sorted(summary["per_file"]) == [f"{folder}/a.log", f"{folder}/b.log"]
+    matches = client.get(f"/api/v1/jobs/{job['id']}/artifacts/matches.txt", headers=alice).text
+    assert matches == f"{folder}/a.log:1:ERROR a\n{folder}/b.log:1:ERROR b\n"
+    # Nothing the user is shown names the server's folders.
+    report = client.get(f"/api/v1/jobs/{job['id']}/artifacts/report.txt", headers=alice).text
+    shown = [report, matches, str(summary), str(done), str(items)]
+    assert not [text for text in shown if str(api_settings.data_dir) in text]
     for inputs in ([items[0]["url"]], [folder], [str(results_of(api_settings, job["id"]))]):
         refused = client.post("/api/v1/jobs", json={**body, "inputs": inputs}, headers=bob)
         assert refused.status_code == 403
@@ -124,12 +137,14 @@ def test_clashing_or_overlong_names_are_4xx_or_shortened(
 
 
 def test_deleting_a_user_deletes_their_uploads(
-    client: TestClient, admin: dict[str, str], alice: dict[str, str]
+    client: TestClient, admin: dict[str, str], alice: dict[str, str], api_settings: Settings
 ) -> None:
     item = client.post(UPLOADS, files={"files": ("a.log", b"1")}, headers=alice).json()[0]
     alice_id = client.get("/api/v1/me", headers=alice).json()["id"]
+    kept = Path(api_settings.storage) / "uploads" / str(alice_id) / item["batch"] / item["name"]
+    assert kept.exists()
     assert client.delete(f"/api/v1/users/{alice_id}", headers=admin).status_code == 204
-    assert not Path(item["url"]).exists()
+    assert not kept.exists()
 
 
 def test_deleting_an_upload(client: TestClient, alice: dict[str, str], bob: dict[str, str]) -> None:
@@ -151,8 +166,8 @@ def test_with_s3_storage_uploads_go_to_s3_and_downloads_redirect(
         items = client.post(
             UPLOADS, files={"files": ("a.log", b"ERROR s3\nfine\n")}, headers=admin
         ).json()
-        assert items[0]["url"].startswith(f"s3://{bucket}/ff/uploads/1/")
-        key = items[0]["url"].removeprefix(f"s3://{bucket}/")
+        assert items[0]["url"] == f"upload://1/{items[0]['batch']}/a.log"
+        key = f"ff/uploads/1/{items[0]['batch']}/a.log"
         head = s3_client.head_object(Bucket=bucket, Key=key)
         assert head["ServerSideEncryption"] == "AES256"
         body = {"pipeline": "grep", "inputs": [items[0]["url"]], "params": {"patterns": ["ERROR"]}}

@@ -360,7 +360,7 @@ def grep_through_the_api(stack: Stack, admin_password: str) -> tuple[dict[str, A
             [(p.relative_to(EXAMPLES).as_posix(), io.BytesIO(p.read_bytes())) for p in files]
         )
         folder = items[0]["url"].removesuffix("/" + items[0]["name"])
-        assert folder.startswith("s3://")
+        assert folder.startswith("upload://")  # kept in S3 (readyz checked it), named for users
         job = api.submit("grep", [folder], {"patterns": ["ERROR", "FATAL"]})
         deadline = time.monotonic() + 120
         while (job := api.job(job["id"]))["status"] not in ("completed", "failed", "cancelled"):

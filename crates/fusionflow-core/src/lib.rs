@@ -29,6 +29,7 @@ mod error;
 pub mod extract;
 pub mod grep;
 pub mod mirror;
+pub mod names;
 mod progress;
 pub mod read;
 pub mod resize;

@@ -59,9 +59,10 @@ pub fn open(
     progress: &Progress,
     max_decoded: u64,
 ) -> io::Result<Box<dyn Read + Send>> {
-    let source: Box<dyn Read + Send> = match crate::store::remote_url(path) {
+    let resolved = crate::names::resolve(path);
+    let source: Box<dyn Read + Send> = match crate::store::remote_url(&resolved) {
         Some(url) => crate::store::open(url)?,
-        None => Box::new(File::open(path)?),
+        None => Box::new(File::open(&resolved)?),
     };
     let raw = Tracked { inner: source, progress: progress.clone() };
     let (decoder, left): (Box<dyn Read + Send>, u64) = match Compression::from_path(path) {

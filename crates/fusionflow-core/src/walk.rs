@@ -14,6 +14,7 @@
 //! - The result is sorted by path and free of duplicates, so runs are
 //!   deterministic whatever the thread count.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -142,16 +143,28 @@ impl Walker {
             return Ok(exact_listing(roots));
         }
         let mut listing = Listing::default();
-        for root in roots {
-            if let Some(url) = crate::store::remote_url(root) {
+        for name in roots {
+            let (files_before, skipped_before) = (listing.files.len(), listing.skipped.len());
+            let root = crate::names::resolve(name);
+            if let Some(url) = crate::store::remote_url(&root) {
                 self.list_remote(url, &mut listing)?;
-                continue;
-            }
-            let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
-            if meta.is_dir() {
-                self.walk_tree(root, pool, &mut listing);
             } else {
-                listing.files.push(InputFile { path: root.clone(), size: meta.len() });
+                let meta = std::fs::metadata(&root).map_err(|e| Error::io(name, e))?;
+                if meta.is_dir() {
+                    self.walk_tree(&root, pool, &mut listing);
+                } else {
+                    listing.files.push(InputFile { path: root.to_path_buf(), size: meta.len() });
+                }
+            }
+            if let Cow::Owned(resolved) = &root {
+                // What was found is reported by the name it was found under.
+                for file in &mut listing.files[files_before..] {
+                    file.path = crate::names::rename(&file.path, resolved, name);
+                }
+                for skipped in &mut listing.skipped[skipped_before..] {
+                    let path = crate::names::rename(Path::new(&skipped.path), resolved, name);
+                    skipped.path = path.to_string_lossy().into_owned();
+                }
             }
         }
         listing.files.sort();
@@ -265,12 +278,13 @@ pub fn discover(roots: &[PathBuf], options: &WalkOptions, threads: usize) -> Res
 fn exact_listing(paths: &[PathBuf]) -> Listing {
     let files = paths
         .iter()
-        .map(|path| InputFile {
-            path: path.clone(),
-            size: match crate::store::remote_url(path) {
+        .map(|path| {
+            let resolved = crate::names::resolve(path);
+            let size = match crate::store::remote_url(&resolved) {
                 Some(url) => crate::store::size(url).unwrap_or(0),
-                None => std::fs::metadata(path).map_or(0, |m| m.len()),
-            },
+                None => std::fs::metadata(&resolved).map_or(0, |m| m.len()),
+            };
+            InputFile { path: path.clone(), size }
         })
         .collect();
     Listing { files, skipped: Vec::new() }

@@ -42,6 +42,13 @@ fn storage_configure(
     });
 }
 
+/// Where `upload://` names point (see `fusionflow.storage.configure`): the uploads
+/// folder of FusionFlow's storage, a local path or an `s3://` prefix.
+#[pyfunction]
+fn storage_name_uploads(root: &str) {
+    fusionflow_core::names::set_uploads_root(root);
+}
+
 /// `(url, size)` of every object under the prefix `url`, sorted, all pages.
 #[pyfunction]
 fn storage_list(py: Python<'_>, url: &str) -> PyResult<Vec<(String, u64)>> {
@@ -100,6 +107,7 @@ fn storage_presign(py: Python<'_>, url: &str, expires_s: u64) -> PyResult<String
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(storage_configure, m)?)?;
+    m.add_function(wrap_pyfunction!(storage_name_uploads, m)?)?;
     m.add_function(wrap_pyfunction!(storage_list, m)?)?;
     m.add_function(wrap_pyfunction!(storage_size, m)?)?;
     m.add_function(wrap_pyfunction!(storage_put_file, m)?)?;

@@ -268,9 +268,11 @@ def _run_with_progress(
 ) -> dict[str, Any]:
     """Run in a worker thread; the main thread draws progress and turns Ctrl-C into a cancel."""
     import fusionflow
+    from fusionflow.uploads import SCHEME as UPLOADS
 
-    if any(url.startswith("s3://") for url in (*inputs, output)):
-        # S3 as the services reach it: the same settings, *_FILE secrets included.
+    if any(url.startswith(("s3://", UPLOADS)) for url in (*inputs, output)):
+        # S3 and uploads as the services reach them: the same settings, *_FILE secrets
+        # included (an operator may run what a user's job ran).
         from fusionflow import storage
         from fusionflow.config import get_settings
 

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from fusionflow import _core
+from fusionflow.errors import InvalidParameter
 
 if TYPE_CHECKING:
     from fusionflow.config import Settings
 
 __all__ = [
+    "canonical_s3",
     "configure",
     "get_file",
     "is_s3",
@@ -33,12 +35,21 @@ __all__ = [
     "put_file",
     "readable_dir",
     "remove_tree",
+    "uploads_url",
     "writable_dir",
 ]
 
 
+def uploads_url(settings: Settings) -> str:
+    """Where users' uploads are kept (``fusionflow.uploads`` says how)."""
+    return join(settings.storage, "uploads")
+
+
 def configure(settings: Settings) -> None:
-    """Tell the core how to reach S3 (endpoint, region, credentials, encryption)."""
+    """Tell the core how to reach S3 (endpoint, region, credentials, encryption), and
+    where the ``upload://`` names of users' uploads point."""
+    uploads = uploads_url(settings)
+    _core.storage_name_uploads(uploads if is_s3(uploads) else str(local_path(uploads)))
     _core.storage_configure(
         endpoint=settings.s3_endpoint_url,
         region=settings.aws_region,
@@ -52,6 +63,15 @@ def configure(settings: Settings) -> None:
 
 def is_s3(url: str) -> bool:
     return url.startswith("s3://")
+
+
+def canonical_s3(url: str) -> str:
+    """``s3://bucket/key`` without empty segments; ``InvalidParameter`` for ``.``/``..``."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    segments = [s for s in key.split("/") if s]
+    if not bucket or any(s in (".", "..") for s in segments):
+        raise InvalidParameter(f"invalid parameter `inputs`: {url} is not a valid s3:// URL")
+    return "/".join([f"s3://{bucket}", *segments])
 
 
 def local_path(url: str) -> Path:
