@@ -38,6 +38,7 @@ class Site:
     api: str
     ui: str
     allowed: Path
+    data_dir: Path  # the server's: where the uploads' names point
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
         wait_for_port(api_port, process=server, timeout=60)
         wait_for_port(ui_port, process=server, timeout=60)
-        yield Site(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}", allowed)
+        yield Site(
+            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}", allowed, root / "data"
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)

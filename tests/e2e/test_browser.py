@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-import fusionflow
 from fusionflow.ui.client import ApiClient
 from tests.e2e.conftest import ADMIN_PASSWORD, Site, shot
 
@@ -63,7 +65,10 @@ def test_the_grep_story_in_the_browser(page: Any, site: Site, tmp_path: Path) ->
         served = io.BytesIO()
         api.download(job["id"], "matches.txt", served)
     expected = tmp_path / "cli"
-    fusionflow.run("grep", [folder], {"patterns": ["ERROR", "FATAL"]}, expected)
+    cli = Path(sys.executable).with_name("fusionflow")
+    env = {"PATH": os.environ["PATH"], "FUSIONFLOW_DATA_DIR": str(site.data_dir)}
+    command = [cli, "run", "grep", folder, "-e", "ERROR", "-e", "FATAL", "-o", expected]
+    subprocess.run(command, env=env, check=True, capture_output=True)
     assert served.getvalue() == (expected / "matches.txt").read_bytes()
 
     page.get_by_role("link", name="Jobs").click()

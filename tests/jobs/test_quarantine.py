@@ -58,6 +58,14 @@ def _readers_of(path: Path) -> list[int]:
     return readers
 
 
+def make_bomb(path: Path) -> Path:
+    """A file that takes seconds to search: long enough open for the watcher to see, even
+    on a busy machine."""
+    with path.open("a") as f:
+        f.write("2026-11-28 12:00:00 INFO request handled in 12 ms by worker seven\n" * 1_200_000)
+    return path
+
+
 def request(settings: Settings, files: list[Path], part: Path) -> isolated.Request:
     params = {"patterns": [SLOW_PATTERN, "ERROR"]}
     return isolated.Request(settings, "grep", [str(f) for f in files], params, part, [])
@@ -84,8 +92,8 @@ def test_an_isolated_run_gives_the_same_results_as_one_in_process(
 def test_a_killed_isolated_run_names_the_file_it_was_reading(
     settings: Settings, tmp_path: Path
 ) -> None:
-    root = slow_corpus(tmp_path / "in", files=3, lines=300_000)
-    bomb = root / "01.log"
+    root = slow_corpus(tmp_path / "in", files=3, lines=1_000)
+    bomb = make_bomb(root / "01.log")
     with killing_readers_of(bomb) as killed, pytest.raises(isolated.Killed) as death:
         isolated.run(request(settings, [bomb], tmp_path), isolated.ChildProgress())
     assert death.value.signal_name == "SIGKILL"
@@ -96,9 +104,9 @@ def test_a_killed_isolated_run_names_the_file_it_was_reading(
 def test_of_files_read_together_only_the_one_that_kills_alone_is_quarantined(
     settings: Settings, tmp_path: Path
 ) -> None:
-    root = slow_corpus(tmp_path / "in", files=3, lines=300_000)
+    root = slow_corpus(tmp_path / "in", files=3, lines=1_000)
     files = sorted(root.iterdir())
-    bomb = files[1]
+    bomb = make_bomb(files[1])
     death = isolated.Killed("SIGKILL", [str(f) for f in files])  # all three were being read
     with killing_readers_of(bomb):
         assert isolated.culprits(request(settings, files, tmp_path), death) == [str(bomb)]
@@ -118,7 +126,7 @@ def test_a_file_that_kills_its_worker_is_quarantined_and_the_job_completes(
     celery: CeleryExecutor, workers: Workers, db: Database, tmp_path: Path
 ) -> None:
     root = slow_corpus(tmp_path / "in", files=4, lines=300_000)
-    bomb = root / "02.log"
+    bomb = make_bomb(root / "02.log")
     params = {"patterns": [SLOW_PATTERN, "ERROR"]}
     first = workers.start()
     with killing_readers_of(bomb) as killed:
