@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import sys
 import uuid
@@ -14,7 +15,7 @@ import pytest
 
 from fusionflow.config import Settings, get_settings, normalize_database_url
 from fusionflow.db import Database, migrate
-from tests.servers import a_postgres, s3_server
+from tests.servers import a_postgres, require, s3_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +39,18 @@ def log_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("corpus") / "logs"
     _load_generator().generate(root, 8 << 20, seed=7, jobs=1, quiet=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def realworld() -> Path:
+    """`../shared/realworld/`: public files FusionFlow once got wrong (never copied here).
+    Beside the checkout, or where FUSIONFLOW_REALWORLD says (a clone elsewhere)."""
+    candidates = [
+        Path(os.environ.get("FUSIONFLOW_REALWORLD", ROOT.parent / "shared" / "realworld")),
+        Path("/work/shared/realworld"),  # this machine's, for clones made elsewhere
+    ]
+    found = next((str(c) for c in candidates if (c / "README.md").is_file()), None)
+    return Path(require("the real-world files", found, "set FUSIONFLOW_REALWORLD"))
 
 
 @pytest.fixture(scope="session")

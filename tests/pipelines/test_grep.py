@@ -153,3 +153,29 @@ def test_matches_txt_equals_ripgrep_output_line_for_line(
 
     assert sorted(theirs, key=by_path) == ours
     assert len(ours) > 300
+
+
+def test_a_line_over_max_line_bytes_costs_only_its_tail(rg: str, tmp_path: Path) -> None:
+    """rg searches a 3 MiB line whole; with max_line_bytes = 1 MiB the line is searched in
+    its first MiB, and every later line still is: only a match past the cut is missed,
+    and the summary says how much was not searched."""
+    root = tmp_path / "in"
+    root.mkdir()
+    line = "ERROR first " + "x" * (3 << 20) + " ERROR past the cut\n"
+    (root / "app.log").write_text("ok\n" + line + "ERROR after it\n" + "fine\n")
+    found = subprocess.run(
+        [rg, "--no-heading", "-n", "-c", "ERROR", str(root)], capture_output=True, text=True
+    )
+    assert found.stdout.strip().endswith(":2")  # lines 2 and 3 match
+    params = {"patterns": ["ERROR"], "max_line_bytes": 1 << 20}
+    summary = fusionflow.run("grep", [root], params, tmp_path / "out")
+    assert (summary["matches"], summary["errors"]) == (2, [])
+    matches = (tmp_path / "out" / "matches.txt").read_text().splitlines()
+    assert [m.split(":")[1] for m in matches] == ["2", "3"]
+    assert len(matches[0]) == len(f"{root}/app.log:2:") + (1 << 20)
+    (cut,) = summary["long_lines"]
+    assert cut == {
+        "path": str(root / "app.log"),
+        "lines": 1,
+        "bytes_not_searched": len(line) - 1 - (1 << 20),
+    }

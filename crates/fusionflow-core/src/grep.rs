@@ -30,6 +30,7 @@ use grep_searcher::{
 };
 use serde::Serialize;
 
+use crate::linecap::LineCap;
 use crate::spill::{Budget, SpillBuffer};
 use crate::walk::{InputFile, Skipped, WalkOptions};
 pub use crate::FileError;
@@ -164,7 +165,9 @@ impl GrepOptions {
             .after_context(self.after_context)
             .max_matches(self.max_matches_per_file)
             .binary_detection(binary)
-            .heap_limit(Some(self.max_line_bytes));
+            // Lines are cut to max_line_bytes (LineCap); the buffer holding one grows by
+            // doubling, with room for some context: memory stays within a few lines.
+            .heap_limit(Some(self.max_line_bytes.saturating_mul(3).saturating_add(1 << 16)));
         Ok(Grep { matcher, each, searcher, options: self.clone() })
     }
 }
@@ -227,6 +230,19 @@ pub struct BinaryFile {
     pub offset: u64,
 }
 
+/// A file with lines longer than `max_line_bytes`: each was searched in its first
+/// `max_line_bytes` bytes only (a match past them is not found), and the rest of the
+/// file as usual.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LongLines {
+    /// The file.
+    pub path: String,
+    /// Lines cut.
+    pub lines: u64,
+    /// Bytes of them not searched.
+    pub bytes_not_searched: u64,
+}
+
 /// The result of a run, the contents of `summary.json`.
 ///
 /// Every listed file is accounted for exactly once:
@@ -256,6 +272,8 @@ pub struct GrepSummary {
     pub errors: Vec<FileError>,
     /// Files not searched because they contain NUL bytes.
     pub skipped_binary: Vec<BinaryFile>,
+    /// Files with lines longer than `max_line_bytes`, searched in their first bytes.
+    pub long_lines: Vec<LongLines>,
     /// Paths left out during discovery (symlinks not followed, unreadable dirs).
     pub skipped: Vec<Skipped>,
     /// The output file's name inside the output directory.
@@ -327,6 +345,8 @@ struct FileResult {
     matches: u64,
     per_pattern: Vec<u64>,
     bytes_searched: u64,
+    /// Lines cut to `max_line_bytes`, and the bytes left out of them.
+    cut: (u64, u64),
     status: Status,
 }
 
@@ -396,8 +416,14 @@ impl Grep {
         progress: &Progress,
     ) -> FileResult {
         let mut sink = FileSink::new(&file.path, format, SpillBuffer::new(budget), &self.each);
-        let outcome = read::open(&file.path, progress, self.options.max_decoded_bytes)
-            .and_then(|reader| self.searcher.build().search_reader(matcher, reader, &mut sink));
+        let mut cut = (0, 0);
+        let outcome =
+            read::open(&file.path, progress, self.options.max_decoded_bytes).and_then(|reader| {
+                let mut capped = LineCap::new(reader, self.options.max_line_bytes);
+                let searched = self.searcher.build().search_reader(matcher, &mut capped, &mut sink);
+                cut = (capped.lines_cut, capped.bytes_cut);
+                searched
+            });
         let status = match outcome {
             _ if progress.is_cancelled() => Status::Cancelled,
             Err(e) if read::is_cancelled(&e) => Status::Cancelled,
@@ -418,6 +444,7 @@ impl Grep {
             matches: sink.matches,
             per_pattern: sink.per_pattern,
             bytes_searched: sink.bytes_searched,
+            cut,
             status,
         }
     }
@@ -487,7 +514,7 @@ impl<'a, W: Write> OrderedWriter<'a, W> {
     }
 
     fn write(&mut self, path: &Path, result: FileResult) -> io::Result<()> {
-        let name = || path.to_string_lossy().into_owned();
+        let name = || crate::names::display(path);
         let summary = &mut self.summary;
         summary.bytes_searched += result.bytes_searched;
         match result.status {
@@ -498,6 +525,9 @@ impl<'a, W: Write> OrderedWriter<'a, W> {
             Status::Failed(error) => summary.errors.push(FileError { path: name(), error }),
             Status::Cancelled => self.cancelled = true,
             Status::Transient(_) => {} // stopped the run in `accept`
+        }
+        if let (lines @ 1.., bytes_not_searched) = result.cut {
+            summary.long_lines.push(LongLines { path: name(), lines, bytes_not_searched });
         }
         if result.matches > 0 {
             summary.files_matched += 1;
@@ -558,7 +588,7 @@ impl<'m> FileSink<'m> {
             per_pattern: vec![0; each.len()],
             record: Vec::new(),
             path_bytes: path_bytes(path),
-            path_text: path.to_string_lossy().into_owned(),
+            path_text: crate::names::display(path),
             format,
             matches: 0,
             bytes_searched: 0,

@@ -28,6 +28,7 @@ pub mod csv;
 mod error;
 pub mod extract;
 pub mod grep;
+mod linecap;
 pub mod mirror;
 pub mod names;
 mod progress;

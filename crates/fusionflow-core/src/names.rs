@@ -7,6 +7,7 @@
 //! files) is the user's own name for it, never the server's layout.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
 
@@ -33,6 +34,32 @@ pub fn resolve(path: &Path) -> Cow<'_, Path> {
     }
 }
 
+/// `path` as reports write it: as it is when it is UTF-8 without a backslash; else each
+/// byte that is not UTF-8 as `\xNN` and each backslash as `\\`. Lossless, so two files
+/// never share a name in a report (lossy decoding made `n\xff\xfe.log` and
+/// `n\xfe\xff.log` one), and the bytes can be recovered.
+pub fn display(path: &Path) -> String {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        if !text.contains('\\') {
+            return text.to_owned();
+        }
+    }
+    let mut shown = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                shown.push('\\');
+            }
+            shown.push(c);
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(shown, "\\x{byte:02x}");
+        }
+    }
+    shown
+}
+
 /// The name of `found`, a path under `resolved` (what `name` resolves to), by `name`.
 pub fn rename(found: &Path, resolved: &Path, name: &Path) -> PathBuf {
     let (Some(found_text), Some(resolved_text), Some(name_text)) =
@@ -54,6 +81,20 @@ mod tests {
 
     use super::*;
     use crate::walk::{discover, WalkOptions};
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_are_displayed_losslessly() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let path = |bytes: &[u8]| PathBuf::from(OsStr::from_bytes(bytes));
+        assert_eq!(display(Path::new("logs/app.log")), "logs/app.log");
+        assert_eq!(display(&path(b"n\xff\xfe.log")), "n\\xff\\xfe.log");
+        assert_eq!(display(&path(b"n\xfe\xff.log")), "n\\xfe\\xff.log");
+        // A backslash is doubled, so a name spelling `\xff` is not the byte.
+        assert_eq!(display(Path::new("n\\xff.log")), "n\\\\xff.log");
+        assert_eq!(display(&path(b"\xc3\xa9\xff")), "é\\xff");
+    }
 
     // One test: the uploads root is the process's, and tests run side by side.
     #[test]

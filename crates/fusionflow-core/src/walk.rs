@@ -152,8 +152,10 @@ impl Walker {
                 let meta = std::fs::metadata(&root).map_err(|e| Error::io(name, e))?;
                 if meta.is_dir() {
                     self.walk_tree(&root, pool, &mut listing);
-                } else {
+                } else if meta.is_file() {
                     listing.files.push(InputFile { path: root.to_path_buf(), size: meta.len() });
+                } else {
+                    listing.skipped.push(skip(&root, special_kind(&meta)));
                 }
             }
             if let Cow::Owned(resolved) = &root {
@@ -201,7 +203,7 @@ impl Walker {
             let root = root.to_path_buf();
             let skipped = Arc::clone(&skipped);
             let follow = self.follow_symlinks;
-            WalkDirGeneric::<((), ())>::new(root.clone())
+            WalkDirGeneric::<(Lineage, bool)>::new(root.clone())
                 .skip_hidden(!self.hidden)
                 .follow_links(self.follow_symlinks)
                 .parallelism(Parallelism::RayonExistingPool {
@@ -209,21 +211,44 @@ impl Walker {
                     busy_timeout: None,
                 })
                 // Prune here, before jwalk descends, so excluded trees cost nothing.
-                .process_read_dir(move |_, _, (), children| {
-                    children.retain(|child| {
+                .process_read_dir(move |_, dir, lineage, children| {
+                    if follow {
+                        lineage.folders.extend(identity(dir));
+                    }
+                    children.retain_mut(|child| {
                         let Ok(entry) = child else { return true };
                         let path = entry.path();
                         let relative = path.strip_prefix(&root).unwrap_or(&path);
                         if exclude.matches(relative) {
                             return false;
                         }
+                        entry.client_state = lineage.through_link;
                         if !entry.path_is_symlink() {
                             return true;
                         }
                         let reason = if follow {
                             match std::fs::canonicalize(&path) {
-                                Ok(target) if target.starts_with(&canonical_root) => return true,
-                                Ok(_) => "symlink target is outside the input root",
+                                Ok(target) if !target.starts_with(&canonical_root) => {
+                                    "symlink target is outside the input root"
+                                }
+                                Ok(_)
+                                    if identity(&path).is_some_and(|id| {
+                                        entry.file_type().is_dir() && lineage.folders.contains(&id)
+                                    }) =>
+                                {
+                                    "directory loop: a link to a folder it is in"
+                                }
+                                Ok(_) => {
+                                    // Followed: what lies below was reached through a link.
+                                    entry.client_state = true;
+                                    if let Some(children) = entry.read_children.as_mut() {
+                                        children.client_read_state = Some(Lineage {
+                                            folders: lineage.folders.clone(),
+                                            through_link: true,
+                                        });
+                                    }
+                                    return true;
+                                }
                                 Err(_) => "broken symlink",
                             }
                         } else {
@@ -234,9 +259,10 @@ impl Walker {
                     });
                 })
         };
+        let mut found: Vec<Found> = Vec::new();
         for entry in walk {
             match entry {
-                Ok(entry) if entry.file_type().is_file() || entry.path_is_symlink() => {
+                Ok(entry) if !entry.file_type().is_dir() || entry.path_is_symlink() => {
                     let path = entry.path();
                     let relative = path.strip_prefix(root).unwrap_or(&path);
                     if !self.include.is_empty() && !self.include.matches(relative) {
@@ -244,9 +270,11 @@ impl Walker {
                     }
                     match entry.metadata() {
                         Ok(meta) if meta.is_file() => {
-                            listing.files.push(InputFile { path, size: meta.len() });
+                            let file = InputFile { path, size: meta.len() };
+                            found.push((entry.client_state, file, identity_of(&meta)));
                         }
-                        Ok(_) => {}
+                        Ok(meta) if meta.is_dir() => {}
+                        Ok(meta) => listing.skipped.push(skip(&path, special_kind(&meta))),
                         Err(e) => listing.skipped.push(skip(&path, e)),
                     }
                 }
@@ -257,12 +285,81 @@ impl Walker {
                 }
             }
         }
+        if self.follow_symlinks {
+            once_each(&mut found, &mut listing.skipped);
+        }
+        listing.files.extend(found.into_iter().map(|(_, file, _)| file));
         listing.skipped.append(&mut skipped.lock().unwrap());
     }
 }
 
+/// A file found, whether a link led to it, and its identity.
+type Found = (bool, InputFile, Option<(u64, u64)>);
+
+/// Keeps each file reached twice (through links) once: where no link led to it, else
+/// first in path order; the others are listed in `skipped`.
+fn once_each(found: &mut Vec<Found>, skipped: &mut Vec<Skipped>) {
+    found.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|(_, file, id)| {
+        let first = id.is_none_or(|id| seen.insert(id));
+        if !first {
+            skipped
+                .push(skip(&file.path, "the same file as another input (reached through a link)"));
+        }
+        first
+    });
+}
+
+/// What the walk knows of the folders above a directory, in jwalk's per-directory state.
+#[derive(Clone, Debug, Default)]
+struct Lineage {
+    /// The identities of the folders it is in (when links are followed).
+    folders: Vec<(u64, u64)>,
+    /// Whether a link led to it.
+    through_link: bool,
+}
+
+/// A file's or folder's identity (device, inode), following links; None off Unix.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().and_then(|meta| identity_of(&meta))
+}
+
+#[cfg(unix)]
+#[allow(clippy::unnecessary_wraps)] // None elsewhere
+fn identity_of(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity_of(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// Why a path that is neither a file nor a folder is not read: reading a FIFO or a
+/// device could block forever or never end.
+fn special_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_fifo() {
+            return "a named pipe (FIFO), not a file: not read";
+        }
+        if kind.is_socket() {
+            return "a socket, not a file: not read";
+        }
+        if kind.is_block_device() || kind.is_char_device() {
+            return "a device, not a file: not read";
+        }
+    }
+    let _ = meta;
+    "not a regular file: not read"
+}
+
 fn skip(path: &Path, reason: impl std::fmt::Display) -> Skipped {
-    Skipped { path: path.to_string_lossy().into_owned(), reason: reason.to_string() }
+    Skipped { path: crate::names::display(path), reason: reason.to_string() }
 }
 
 /// Lists the files under `roots` on a pool of `threads` (0: one per core):
@@ -406,5 +503,63 @@ mod tests {
             listing.skipped
         );
         assert!(listing.skipped.iter().any(|s| s.reason.contains("loop")), "{:?}", listing.skipped);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_loop_is_skipped_and_a_file_reached_twice_is_read_once() {
+        use std::os::unix::fs::symlink;
+        let dir = tree();
+        symlink(".", dir.path().join("dirloop")).unwrap(); // relative: jwalk's check misses it
+        symlink("..", dir.path().join("sub/deep/up")).unwrap();
+        symlink("sub", dir.path().join("again")).unwrap(); // sub's files, by a second way
+        let follow = WalkOptions { follow_symlinks: true, ..Default::default() };
+        let listing = list(&follow, dir.path());
+        // Each file once, by the path no link leads through.
+        assert_eq!(
+            names(&listing, dir.path()),
+            ["a.log", "b.log", "skip/g.log", "sub/c.log.gz", "sub/deep/d.txt"]
+        );
+        let reasons: Vec<(String, &str)> = listing
+            .skipped
+            .iter()
+            .map(|s| {
+                let path = Path::new(&s.path).strip_prefix(dir.path()).unwrap();
+                (path.display().to_string(), s.reason.as_str())
+            })
+            .collect();
+        let loop_reason = "directory loop: a link to a folder it is in";
+        let twice = "the same file as another input (reached through a link)";
+        assert_eq!(
+            reasons,
+            [
+                ("again/c.log.gz".to_string(), twice),
+                ("again/deep/d.txt".to_string(), twice),
+                ("again/deep/up".to_string(), loop_reason),
+                ("dirloop".to_string(), loop_reason),
+                ("sub/deep/up".to_string(), loop_reason),
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn pipes_are_listed_as_skipped_and_never_opened() {
+        let dir = tree();
+        let fifo = dir.path().join("sub/pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let listing = list(&WalkOptions::default(), dir.path());
+        assert!(!names(&listing, dir.path()).contains(&"sub/pipe".to_string()));
+        let reason = "a named pipe (FIFO), not a file: not read";
+        assert!(listing
+            .skipped
+            .iter()
+            .any(|s| s.path == fifo.to_str().unwrap() && s.reason == reason));
+        // Named directly, too: listed as skipped, not opened (which would block).
+        let direct = list(&WalkOptions::default(), &fifo);
+        assert!(direct.files.is_empty());
+        assert_eq!(direct.skipped.len(), 1);
+        assert_eq!(direct.skipped[0].reason, reason);
     }
 }

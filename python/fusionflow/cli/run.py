@@ -256,6 +256,7 @@ def _warn_skips(summary: dict[str, Any]) -> None:
     for key, noun, what in (
         ("skipped_binary", "binary file", "not searched (see --binary)"),
         ("errors", "file", "with errors"),
+        ("long_lines", "file", "with lines searched only in their first max_line_bytes"),
         ("skipped", "path", "skipped while listing"),
     ):
         if count := len(summary.get(key) or ()):

@@ -33,7 +33,9 @@ class CsvAggregateParams(FileSelection):
         None, min_length=1, max_length=1, description="Field separator; detected per file if unset."
     )
     encoding: str | None = Field(
-        None, description="Input encoding, e.g. 'latin1' or 'windows-1252'; UTF-8 if unset."
+        None,
+        description="Input encoding, e.g. 'latin1' or 'windows-1252'; unset: detected per "
+        "file (a byte order mark, else UTF-8 if valid, else guessed; the summary says which).",
     )
     on_bad_rows: Literal["skip", "fail"] = Field(
         "skip", description="'skip' leaves malformed rows out and reports them; 'fail' stops."

@@ -45,7 +45,10 @@ class GrepParams(FileSelection):
         "text", description="'text' writes matches.txt (path:line:text); 'jsonl' matches.jsonl."
     )
     max_line_bytes: Annotated[int, Ceiling("max_line_bytes_limit")] = Field(
-        64 << 20, ge=1024, description="Longest line searched; longer lines are per-file errors."
+        64 << 20,
+        ge=1024,
+        description="Longest line searched whole; a longer one is searched in its first "
+        "max_line_bytes and the file goes on (listed in long_lines).",
     )
     max_decompressed_bytes: Annotated[int, Ceiling("max_decompressed_bytes_limit")] = Field(
         16 << 30,
@@ -125,7 +128,7 @@ _SUMS = (
     "bytes_scanned",
     "bytes_searched",
 )
-_LISTS = ("errors", "skipped_binary", "skipped")
+_LISTS = ("errors", "skipped_binary", "long_lines", "skipped")
 
 
 def finalize(
@@ -145,8 +148,8 @@ def finalize(
         pattern: sum(s["per_pattern"].get(pattern, 0) for s in summaries)
         for pattern in dict.fromkeys(p for s in summaries for p in s["per_pattern"])
     }
-    for key in _LISTS:
-        merged[key] = [item for s in summaries for item in s[key]]
+    for key in _LISTS:  # .get: a shard run by an older worker may lack a newer list
+        merged[key] = [item for s in summaries for item in s.get(key, [])]
     merged["output"] = name
     merged["threads"] = max((s["threads"] for s in summaries), default=0)
     return merged

@@ -14,7 +14,7 @@ pub mod records;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -113,7 +113,7 @@ pub struct AggregateOptions {
     /// (the most frequent of `,` `;` tab `|` outside quotes).
     pub delimiter: Option<u8>,
     /// Text encoding of the input, e.g. `windows-1252` or `latin1`; `None`
-    /// reads UTF-8 (a UTF-8 BOM is skipped; UTF-16 with a BOM is transcoded).
+    /// detects it per file: a byte order mark, else UTF-8 if valid, else guessed.
     pub encoding: Option<String>,
     /// See [`OnBadRows`].
     pub on_bad_rows: OnBadRows,
@@ -202,6 +202,24 @@ pub struct AggregateState {
     pub columns: BTreeMap<String, u64>,
     /// Per-column profiles (profile mode: no `group_by` and no metrics).
     pub profile: BTreeMap<String, ColumnProfile>,
+    /// Files read in each encoding.
+    #[serde(default)]
+    pub encodings: BTreeMap<String, u64>,
+    /// The files not in UTF-8, with the encoding they were read in.
+    #[serde(default)]
+    pub transcoded: Vec<FileEncoding>,
+}
+
+/// A file read in an encoding other than UTF-8.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEncoding {
+    /// The file.
+    pub path: String,
+    /// Its position among the shard's inputs (orders the list before shards merge).
+    #[serde(skip_serializing, default)]
+    pub file_index: u64,
+    /// The encoding (its WHATWG name), and how it was chosen.
+    pub encoding: String,
 }
 
 impl AggregateState {
@@ -228,6 +246,10 @@ impl AggregateState {
         for (column, files) in later.columns {
             *self.columns.entry(column).or_default() += files;
         }
+        for (encoding, files) in later.encodings {
+            *self.encodings.entry(encoding).or_default() += files;
+        }
+        self.transcoded.extend(later.transcoded);
         for (column, profile) in later.profile {
             match self.profile.get_mut(&column) {
                 Some(mine) => mine.merge(&profile),
@@ -378,6 +400,10 @@ pub struct AggregateSummary {
     pub profile: Vec<ColumnReport>,
     /// For each header column, how many files have it.
     pub columns: BTreeMap<String, u64>,
+    /// Files read in each encoding (`UTF-8` unless detected or given otherwise).
+    pub encodings: BTreeMap<String, u64>,
+    /// The files not in UTF-8, in input order, with the encoding they were read in.
+    pub transcoded: Vec<FileEncoding>,
     /// Columns that some files (with a header) lack (their values count as nulls there).
     pub columns_missing_in_some_files: Vec<String>,
     /// Files that failed.
@@ -459,6 +485,8 @@ pub fn finish(request: &AggregateRequest, partial: Partial) -> Result<AggregateS
             .collect(),
         profile,
         columns: state.columns,
+        encodings: state.encodings,
+        transcoded: state.transcoded,
         errors,
         skipped,
         output: "aggregate.csv".to_owned(),
@@ -590,7 +618,7 @@ impl Plan<'_> {
                                 stop.store(true, Ordering::Relaxed);
                                 break;
                             }
-                            let path = file.path.to_string_lossy().into_owned();
+                            let path = crate::names::display(&file.path);
                             errors.push((index, FileError { path, error: e.to_string() }));
                         }
                         if self.options.on_bad_rows == OnBadRows::Fail
@@ -618,6 +646,7 @@ impl Plan<'_> {
         // Each worker kept its first samples; the first overall are among them.
         total.bad_row_samples.sort_by_key(|s| (s.file_index, s.line));
         total.bad_row_samples.truncate(self.options.bad_row_samples);
+        total.transcoded.sort_by_key(|f| f.file_index); // shards then follow in order
         errors.sort_by_key(|(index, _)| *index);
         if self.options.on_bad_rows == OnBadRows::Fail {
             if let Some(first) = total.bad_row_samples.first() {
@@ -638,13 +667,25 @@ impl Plan<'_> {
         buffers: &mut Buffers,
     ) -> io::Result<()> {
         let options = self.options;
-        let encoding = options
-            .encoding
-            .as_deref()
-            .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()));
-        // Transcodes to UTF-8 (and strips a BOM) on the fly.
+        let mut reader = io::BufReader::with_capacity(ENCODING_SAMPLE, reader);
+        let (encoding, how) = match options.encoding.as_deref() {
+            Some(label) => (
+                encoding_rs::Encoding::for_label(label.as_bytes()).unwrap_or(encoding_rs::UTF_8),
+                "as given",
+            ),
+            None => detect_encoding(reader.fill_buf()?),
+        };
+        *state.encodings.entry(encoding.name().to_owned()).or_default() += 1;
+        if encoding != encoding_rs::UTF_8 {
+            state.transcoded.push(FileEncoding {
+                path: crate::names::display(&file.path),
+                file_index: file_index as u64,
+                encoding: format!("{} ({how})", encoding.name()),
+            });
+        }
+        // Transcodes to UTF-8 (and strips a BOM) on the fly; UTF-8 passes as it is.
         let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
-            .encoding(encoding)
+            .encoding((encoding != encoding_rs::UTF_8).then_some(encoding))
             .utf8_passthru(true)
             .strip_bom(true)
             .build(reader);
@@ -667,16 +708,15 @@ impl Plan<'_> {
         state: &mut AggregateState,
     ) -> io::Result<()> {
         let options = self.options;
-        let path = file.path.to_string_lossy();
+        let path = crate::names::display(&file.path);
         // The header names the columns of this file.
         let header: Vec<String> = loop {
             match records.next_record()? {
                 None => return Ok(()),
                 Some(Record::Row { fields, .. }) => {
-                    break fields
-                        .iter()
-                        .map(|f| String::from_utf8_lossy(f).trim().to_owned())
-                        .collect()
+                    break distinct_names(
+                        fields.iter().map(|f| String::from_utf8_lossy(f).trim().to_owned()),
+                    )
                 }
                 Some(Record::Bad { line, reason }) => {
                     self.bad(state, (&path, file_index, line), reason.to_string());
@@ -712,7 +752,7 @@ impl Plan<'_> {
                 }
             };
             let value = |position: Option<usize>| {
-                position.and_then(|p| fields.get(p)).filter(|f| !f.is_empty())
+                position.and_then(|p| fields.get(p)).filter(|f| !is_blank(f))
             };
             // Validate every value first, so that a bad row changes no aggregate.
             let mut bad_value = None;
@@ -762,7 +802,7 @@ impl Plan<'_> {
             match record {
                 Record::Row { fields, .. } => {
                     for (profile, field) in profiles.iter_mut().zip(fields.iter()) {
-                        if !field.is_empty() {
+                        if !is_blank(field) {
                             profile.add(field);
                         }
                     }
@@ -790,6 +830,57 @@ impl Plan<'_> {
 }
 
 /// Writes the sorted result as CSV.
+/// How much of a file decides its encoding.
+const ENCODING_SAMPLE: usize = 64 << 10;
+
+/// The encoding of a file that starts with `sample`, and how it was found: a byte order
+/// mark says; else UTF-8 if the sample is (a character cut at its end aside); else
+/// chardetng's guess (Firefox's detector), as extract-text does.
+fn detect_encoding(sample: &[u8]) -> (&'static encoding_rs::Encoding, &'static str) {
+    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(sample) {
+        return (encoding, "byte order mark");
+    }
+    match std::str::from_utf8(sample) {
+        Ok(_) => return (encoding_rs::UTF_8, "valid"),
+        Err(e) if e.error_len().is_none() => return (encoding_rs::UTF_8, "valid"),
+        Err(_) => {}
+    }
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    detector.feed(sample, sample.len() < ENCODING_SAMPLE);
+    (detector.guess(None, chardetng::Utf8Detection::Deny), "detected: not UTF-8")
+}
+
+/// A header's names, each once: a repeated name gets the first free `_1`, `_2`… suffix
+/// (`Male`, `Female`, `Male_1`, `Female_1`), as DuckDB names them, so that two columns
+/// never merge. A group or metric naming a repeated column takes the first.
+fn distinct_names(names: impl Iterator<Item = String>) -> Vec<String> {
+    let names: Vec<String> = names.collect();
+    // At most 2n names are taken (n given, n made): among 2n + 1 suffixes one is free.
+    let suffixes = 1..=2 * names.len() + 1;
+    let mut taken: std::collections::HashSet<String> = names.iter().cloned().collect();
+    let mut seen = std::collections::HashSet::new();
+    names
+        .into_iter()
+        .map(|name| {
+            if seen.insert(name.clone()) {
+                return name;
+            }
+            let free = suffixes
+                .clone()
+                .map(|n| format!("{name}_{n}"))
+                .find(|candidate| !taken.contains(candidate))
+                .unwrap_or_default();
+            taken.insert(free.clone());
+            free
+        })
+        .collect()
+}
+
+/// An empty value, or one of only spaces (a number column padded for print): null.
+fn is_blank(field: &[u8]) -> bool {
+    field.iter().all(u8::is_ascii_whitespace)
+}
+
 fn write_result(dir: &std::path::Path, plan: &Plan<'_>, state: &AggregateState) -> Result<()> {
     let (header, rows) = result_table(plan, state);
     let path = dir.join("aggregate.csv");
@@ -843,4 +934,39 @@ fn write_csv_row(out: &mut impl Write, fields: impl Iterator<Item = Vec<u8>>) ->
         }
     }
     out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_names_get_the_first_free_suffix() {
+        let names = |given: &[&str]| distinct_names(given.iter().map(|s| (*s).to_owned()));
+        assert_eq!(
+            names(&["Decade", "Male", "Female", "Male", "Female"]),
+            ["Decade", "Male", "Female", "Male_1", "Female_1"]
+        );
+        assert_eq!(names(&["a", "a", "a_1", "a"]), ["a", "a_2", "a_1", "a_3"]);
+        assert_eq!(names(&["", ""]), ["", "_1"]);
+    }
+
+    #[test]
+    fn the_encoding_is_a_bom_else_utf8_if_valid_else_guessed() {
+        let (utf16, how) = detect_encoding(b"\xff\xfea\x00,\x00");
+        assert_eq!((utf16.name(), how), ("UTF-16LE", "byte order mark"));
+        // A character cut by the end of the sample is still UTF-8.
+        assert_eq!(detect_encoding("naïve,".as_bytes()).0, encoding_rs::UTF_8);
+        assert_eq!(detect_encoding(&"naïve".as_bytes()[..3]).0, encoding_rs::UTF_8);
+        let (guess, how) = detect_encoding(b"caf\xe9,cr\xe8me br\xfbl\xe9e\n");
+        assert_ne!(guess, encoding_rs::UTF_8);
+        assert_eq!(how, "detected: not UTF-8");
+    }
+
+    #[test]
+    fn a_blank_is_only_spaces() {
+        assert!(is_blank(b""));
+        assert!(is_blank(b" \t "));
+        assert!(!is_blank(b" 1 "));
+    }
 }

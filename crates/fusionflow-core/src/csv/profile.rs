@@ -108,7 +108,9 @@ impl ColumnProfile {
             column: column.to_owned(),
             inferred_type,
             rows,
-            nulls: rows - self.values,
+            // Never more values than rows (names are distinct); saturating all the same,
+            // as a wrapped count would be a number silently wrong.
+            nulls: rows.saturating_sub(self.values),
             min: text(self.min.render(false)),
             max: text(self.max.render(true)),
             mean: (numeric && self.sum.count > 0).then(|| self.sum.total() / self.sum.count as f64),

@@ -309,7 +309,7 @@ pub fn run(request: &ExtractRequest, progress: &Progress) -> Result<ExtractSumma
             Outcome::NotSelected(format) => {
                 summary.files_not_selected += 1;
                 summary.skipped.push(Skipped {
-                    path: file.path.display().to_string(),
+                    path: crate::names::display(&file.path),
                     reason: format!("format {} not selected", format.name()),
                 });
             }
@@ -335,8 +335,11 @@ fn extract_file(
     workers: Option<&worker::Pool>,
     progress: &Progress,
 ) -> Outcome {
-    let mut document =
-        Document { path: file.path.display().to_string(), bytes: file.size, ..Document::default() };
+    let mut document = Document {
+        path: crate::names::display(&file.path),
+        bytes: file.size,
+        ..Document::default()
+    };
     if progress.is_cancelled() {
         return Outcome::Cancelled;
     }
@@ -402,7 +405,7 @@ fn extract_file(
         document.error = Some(e.to_string());
         return Outcome::Done(document);
     }
-    document.output = Some(name.to_string_lossy().replace('\\', "/"));
+    document.output = Some(crate::names::display(&name));
     document.pages = found.pages;
     document.characters = found.text.chars().count() as u64;
     document.encoding = found.encoding;

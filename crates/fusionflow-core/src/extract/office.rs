@@ -56,7 +56,14 @@ pub fn extract(data: &[u8], kind: Kind) -> Result<Extracted, String> {
 fn docx_text(xml: &str) -> quick_xml::Result<String> {
     let mut text = String::new();
     let mut in_text = false; // inside <w:t>: its characters are the document's
+
+    // Inside <mc:Fallback>: a copy of the <mc:Choice> before it for older readers (a
+    // text box as VML after its DrawingML), so its text would come twice.
+    let mut in_fallback = 0usize;
     walk(xml, |event| match event {
+        Xml::Start("Fallback") => in_fallback += 1,
+        Xml::End("Fallback") => in_fallback = in_fallback.saturating_sub(1),
+        _ if in_fallback > 0 => {}
         Xml::Start("t") => in_text = true,
         Xml::End("t") => in_text = false,
         Xml::End("p") | Xml::Empty("br" | "cr") | Xml::Start("br" | "cr") => text.push('\n'),

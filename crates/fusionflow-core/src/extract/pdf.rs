@@ -16,6 +16,11 @@ pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
         }
     })?;
     let pages = document.n_pages().max(0);
+    if pages == 0 {
+        // A PDF has at least one page: none means a page tree poppler could not read
+        // (pdftotext fails on it too, exit 99), not an empty document.
+        return Err("corrupt PDF: no page could be read (a broken page tree)".to_owned());
+    }
     let mut text = String::new();
     for index in 0..pages {
         if let Some(page) = document.page(index) {

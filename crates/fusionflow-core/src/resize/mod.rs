@@ -244,7 +244,7 @@ pub fn run(request: &ResizeRequest, progress: &Progress) -> Result<ResizeSummary
                 manifest.push(thumb);
             }
             Outcome::Failed(error) => {
-                summary.errors.push(FileError { path: file.path.display().to_string(), error });
+                summary.errors.push(FileError { path: crate::names::display(&file.path), error });
             }
             Outcome::Cancelled => return Err(Error::Cancelled),
             Outcome::Transient(message) => return Err(Error::Transient { message }),
@@ -306,8 +306,8 @@ fn thumbnail(
             .map_err(|e| e.to_string())?;
         let (width, height) = header.display_size();
         Ok(Thumbnail {
-            input: file.path.display().to_string(),
-            output: name.to_string_lossy().replace('\\', "/"),
+            input: crate::names::display(&file.path),
+            output: crate::names::display(name),
             format: header.format.name().to_owned(),
             output_format: format.name().to_owned(),
             width,

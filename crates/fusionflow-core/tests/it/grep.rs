@@ -155,22 +155,39 @@ fn binary_files_are_skipped_whole_and_listed_or_searched_as_text() {
 }
 
 #[test]
-fn huge_lines_match_and_over_long_lines_are_per_file_errors() {
+fn huge_lines_match_and_over_long_lines_are_searched_in_their_first_bytes() {
     let dir = Dir::new();
-    let mut long = "x".repeat(5 << 20);
-    long.push_str(" ERROR at the end\n");
+    let mut long = format!("ERROR at the start {}", "x".repeat(5 << 20));
+    long.push_str(" ERROR at the end\nERROR after it\n");
     dir.write("long.log", &long);
     dir.write("ok.log", "ERROR fine\n");
     let (summary, _) = dir.run(&dir.request(&["ERROR"]));
-    assert_eq!(summary.matches, 2);
+    assert_eq!(summary.matches, 3);
+    assert!(summary.long_lines.is_empty());
 
+    // Over max_line_bytes, a line is searched in its first max_line_bytes (rg would
+    // search all of it), and the file goes on: the line after it is found.
     let mut request = dir.request(&["ERROR"]);
     request.grep.max_line_bytes = 1 << 20;
     let (summary, text) = dir.run(&request);
-    assert_eq!(text, "ok.log:1:ERROR fine\n");
-    assert_eq!(summary.errors.len(), 1);
-    assert!(summary.errors[0].error.contains("max_line_bytes"), "{:?}", summary.errors);
-    assert_eq!(summary.files_scanned + summary.errors.len() as u64, summary.files_total);
+    let lines: Vec<&str> = text.lines().map(|l| &l[..l.len().min(40)]).collect();
+    assert_eq!(
+        lines,
+        [
+            "long.log:1:ERROR at the start xxxxxxxxxx",
+            "long.log:2:ERROR after it",
+            "ok.log:1:ERROR fine"
+        ]
+    );
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    assert_eq!(summary.long_lines.len(), 1);
+    assert!(summary.long_lines[0].path.ends_with("long.log"));
+    assert_eq!(summary.long_lines[0].lines, 1);
+    assert_eq!(
+        summary.long_lines[0].bytes_not_searched,
+        long.find('\n').unwrap() as u64 - (1 << 20)
+    );
+    assert_eq!(summary.files_scanned, summary.files_total);
 }
 
 #[test]
