@@ -142,11 +142,18 @@ pub fn read_header(data: &[u8], max_pixels: u64) -> Result<Header, String> {
     } else {
         let mut decoder = image_decoder(data, format)?;
         let (width, height) = decoder.dimensions();
-        let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-        let meta = JpegMeta {
-            exif: decoder.exif_metadata().ok().flatten(),
-            icc: decoder.icc_profile().ok().flatten(),
+        let exif = decoder.exif_metadata().ok().flatten();
+        let orientation = match decoder.orientation().unwrap_or(Orientation::NoTransforms) {
+            Orientation::NoTransforms => exif
+                .as_deref()
+                .and_then(exif_orientation)
+                .or_else(|| {
+                    decoder.xmp_metadata().ok().flatten().as_deref().and_then(xmp_orientation)
+                })
+                .unwrap_or(Orientation::NoTransforms),
+            found => found,
         };
+        let meta = JpegMeta { exif, icc: decoder.icc_profile().ok().flatten() };
         Header { format, width, height, orientation, meta }
     };
     let pixels = u64::from(header.width) * u64::from(header.height);
@@ -160,6 +167,22 @@ pub fn read_header(data: &[u8], max_pixels: u64) -> Result<Header, String> {
         ));
     }
     Ok(header)
+}
+
+/// The orientation in an EXIF block, with or without the `Exif\0\0` that WebP writers
+/// put before its TIFF header (the image crate expects none, so it missed it).
+fn exif_orientation(exif: &[u8]) -> Option<Orientation> {
+    Orientation::from_exif_chunk(exif.strip_prefix(b"Exif\0\0").unwrap_or(exif))
+}
+
+/// The `tiff:Orientation` of an XMP packet (PNG writers keep it there), as an attribute
+/// or an element; Pillow reads it too.
+fn xmp_orientation(xmp: &[u8]) -> Option<Orientation> {
+    let text = std::str::from_utf8(xmp).ok()?;
+    let at = text.find("tiff:Orientation")? + "tiff:Orientation".len();
+    let value = text[at..].trim_start_matches(['=', '"', '\'', '>', ' ']);
+    let digit = value.chars().next()?.to_digit(10)?;
+    Orientation::from_exif(u8::try_from(digit).ok()?)
 }
 
 fn to_u32(n: usize) -> Result<u32, String> {
@@ -232,6 +255,20 @@ fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orientation_from_xmp_attributes_and_elements_and_prefixed_exif() {
+        let attribute = br#"<rdf:Description tiff:Orientation="6"/>"#;
+        assert_eq!(xmp_orientation(attribute), Some(Orientation::Rotate90));
+        let element = b"<tiff:Orientation>8</tiff:Orientation>";
+        assert_eq!(xmp_orientation(element), Some(Orientation::Rotate270));
+        assert_eq!(xmp_orientation(b"<x:xmpmeta/>"), None);
+        // Little-endian TIFF with one IFD entry: Orientation (0x0112) = 3.
+        let tiff = b"II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x03\0\0\0\0\0\0\0";
+        assert_eq!(exif_orientation(tiff), Some(Orientation::Rotate180));
+        let prefixed = [b"Exif\0\0".as_slice(), tiff].concat();
+        assert_eq!(exif_orientation(&prefixed), Some(Orientation::Rotate180));
+    }
 
     #[test]
     fn sniffs_formats_by_content_not_name() {
