@@ -401,7 +401,8 @@ def report(trees: dict[str, Tree], results: list[Result], cli: list[Result]) -> 
         print(
             "  rg -n prints a NUL-hole file's matches up to the NUL, or none when the NUL is in\n"
             "  its first buffer (buffer size varies per thread), -c omits such files, -a reads\n"
-            "  them as text. FusionFlow skip = no NUL-containing file; binary=text ~ rg -a."
+            "  them as text. FusionFlow auto = NUL-hole logs as text, binaries skipped;\n"
+            "  binary=text ~ rg -a."
         )
     if cli:
         print("\nstart-up overhead (wall, median of runs):")

@@ -59,7 +59,7 @@ def grep(
     before_context: int = 0,
     after_context: int = 0,
     max_matches_per_file: int | None = None,
-    binary: str = "skip",
+    binary: str = "auto",
     max_line_bytes: int = ...,
     max_decoded_bytes: int = ...,
     max_spill_bytes: int = ...,

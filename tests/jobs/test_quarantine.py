@@ -33,7 +33,10 @@ def killing_readers_of(path: Path) -> Iterator[list[int]]:
     def watch() -> None:
         while not done.wait(0.002):
             for pid in _readers_of(path):
-                os.kill(pid, signal.SIGKILL)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue  # it closed the file and exited on its own first
                 killed.append(pid)
 
     watcher = threading.Thread(target=watch, daemon=True)

@@ -74,7 +74,7 @@ def test_registry_exposes_json_schema() -> None:
     assert "grep" in names()
     schema = get("grep").params_schema()
     assert schema["required"] == ["patterns"]
-    assert schema["properties"]["binary"]["enum"] == ["skip", "text"]
+    assert schema["properties"]["binary"]["enum"] == ["auto", "skip", "text"]
 
 
 def _rg_counts(rg: str, root: Path, *flags: str) -> dict[str, int]:
@@ -118,17 +118,25 @@ def test_counts_equal_ripgrep_when_binaries_are_searched_as_text(
     assert lines == summary["matches"]
 
 
+@pytest.mark.parametrize(("binary", "skipped_files"), [("auto", 6), ("skip", 8)])
 def test_skipped_binaries_account_for_every_difference_from_ripgrep(
-    rg: str, log_corpus: Path, tmp_path: Path
+    rg: str, log_corpus: Path, tmp_path: Path, binary: str, skipped_files: int
 ) -> None:
-    summary = fusionflow.run("grep", [log_corpus], {"patterns": ["ERROR", "FATAL"]}, tmp_path)
-    ours, theirs = summary["per_file"], _rg_counts(rg, log_corpus)
+    """6 binary files and 2 logs with a NUL hole: by default the logs are searched (as
+    ``rg -a`` searches them) and the binaries listed; with ``skip`` all 8 are listed.
+    Nothing is half-searched."""
+    params = {"patterns": ["ERROR", "FATAL"], "binary": binary}
+    summary = fusionflow.run("grep", [log_corpus], params, tmp_path)
+    ours, as_text = summary["per_file"], _rg_counts(rg, log_corpus, "-a")
     skipped = {entry["path"] for entry in summary["skipped_binary"]}
-    # 6 binary files and 2 logs with a NUL hole: listed, never half-searched.
-    assert len(skipped) == 8
+    assert len(skipped) == skipped_files
     assert not skipped & set(ours)
-    assert {path: n for path, n in theirs.items() if path not in skipped} == ours
+    assert {path: n for path, n in as_text.items() if path not in skipped} == ours
     assert summary["files_total"] == summary["files_scanned"] + len(skipped)
+    holed = {entry["path"] for entry in summary["nul_ranges"]}
+    assert len(holed) == 8 - skipped_files
+    assert all(path.endswith("crash/app.log") for path in holed)
+    assert all(ours[path] > 0 for path in holed)
 
 
 def test_matches_txt_equals_ripgrep_output_line_for_line(

@@ -12,7 +12,7 @@ def test_grep_form_widgets_from_its_schema() -> None:
     assert (first.name, first.kind, first.required) == ("patterns", "lines", True)
     assert (form["ignore_case"].kind, form["ignore_case"].advanced) == ("bool", False)
     assert form["binary"].kind == "choice"
-    assert form["binary"].options == ["skip", "text"]
+    assert form["binary"].options == ["auto", "skip", "text"]
     assert (form["context"].kind, form["context"].minimum, form["context"].maximum) == (
         "int",
         0,

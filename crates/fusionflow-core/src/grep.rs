@@ -1,16 +1,18 @@
 //! The grep kernel: search many files in parallel with ripgrep's libraries
 //! and write every matching line, in input order, to one output file.
 //!
-//! Binary files: a file with a NUL byte is not text. With
-//! [`BinaryPolicy::Skip`] (the default) such a file's matches are dropped
-//! *entirely* and the file is listed in [`GrepSummary::skipped_binary`] with
-//! the offset of its first NUL, so a crash-damaged log is never half-searched
-//! in silence. (ripgrep, searching a tree, reports the matches before the
-//! first NUL, or none at all when the NUL falls in its first read buffer, so
-//! its answer depends on buffer sizes.) Each file gets a fresh searcher for
-//! the same reason: what is read, and so the summary, never depends on which
-//! thread searched which file before.
-//! With [`BinaryPolicy::Text`] every byte is searched as text.
+//! Binary files: with [`BinaryPolicy::Auto`] (the default) a file with NUL bytes is
+//! searched as text if it is text with holes of NULs (what a crash leaves in a log being
+//! written: the lines after the hole explain the crash), and listed in
+//! [`GrepSummary::nul_ranges`]; a binary file (other control bytes too, see
+//! `nulscan`) has its matches dropped *entirely* and is listed in
+//! [`GrepSummary::skipped_binary`] with the offset of its first NUL. Nothing is
+//! half-searched in silence. (ripgrep, searching a tree, reports the matches before the
+//! first NUL, or none at all when the NUL falls in its first read buffer, so its answer
+//! depends on buffer sizes.) Each file gets a fresh searcher for the same reason: what is
+//! read, and so the summary, never depends on which thread searched which file before.
+//! [`BinaryPolicy::Skip`] skips every file with a NUL byte; [`BinaryPolicy::Text`]
+//! searches every byte as text.
 //!
 //! Lines are bytes: invalid UTF-8 is searched and written as is to the text
 //! output, and replaced with U+FFFD in JSON output.
@@ -31,6 +33,7 @@ use grep_searcher::{
 use serde::Serialize;
 
 use crate::linecap::LineCap;
+use crate::nulscan::NulScan;
 use crate::spill::{Budget, SpillBuffer};
 use crate::walk::{InputFile, Skipped, WalkOptions};
 pub use crate::FileError;
@@ -40,8 +43,10 @@ use crate::{read, thread_pool, Error, Progress, Result};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BinaryPolicy {
-    /// Do not report matches from the file; list it as skipped.
+    /// Search text with holes of NUL bytes; skip binary files.
     #[default]
+    Auto,
+    /// Do not report matches from any file with a NUL byte; list it as skipped.
     Skip,
     /// Search the file as text, NUL bytes included.
     Text,
@@ -110,7 +115,7 @@ impl Default for GrepOptions {
             before_context: 0,
             after_context: 0,
             max_matches_per_file: None,
-            binary: BinaryPolicy::Skip,
+            binary: BinaryPolicy::Auto,
             max_line_bytes: 64 << 20,
             max_decoded_bytes: read::MAX_DECODED_BYTES,
         }
@@ -155,7 +160,8 @@ impl GrepOptions {
         };
         let binary = match self.binary {
             BinaryPolicy::Skip => BinaryDetection::quit(0),
-            BinaryPolicy::Text => BinaryDetection::none(),
+            // NulScan judges under Auto, reading every byte as the search does.
+            BinaryPolicy::Auto | BinaryPolicy::Text => BinaryDetection::none(),
         };
         let mut searcher = SearcherBuilder::new();
         searcher
@@ -221,7 +227,7 @@ impl Default for GrepRequest {
 /// The default of [`GrepRequest::max_spill_bytes`].
 pub const MAX_SPILL_BYTES: u64 = 8 << 30;
 
-/// A file skipped under [`BinaryPolicy::Skip`].
+/// A binary file, skipped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BinaryFile {
     /// The file.
@@ -241,6 +247,31 @@ pub struct LongLines {
     pub lines: u64,
     /// Bytes of them not searched.
     pub bytes_not_searched: u64,
+}
+
+/// A file with NUL bytes searched as text: a log with holes (under
+/// [`BinaryPolicy::Auto`]) or any file under [`BinaryPolicy::Text`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NulRanges {
+    /// The file.
+    pub path: String,
+    /// Runs of NUL bytes.
+    pub runs: u64,
+    /// NUL bytes in them.
+    pub bytes: u64,
+    /// The first runs, as `[start, end)` offsets in the decoded contents.
+    pub ranges: Vec<[u64; 2]>,
+}
+
+impl NulRanges {
+    fn of<R>(path: &Path, scan: &NulScan<R>) -> Self {
+        NulRanges {
+            path: crate::names::display(path),
+            runs: scan.runs,
+            bytes: scan.nul_bytes,
+            ranges: scan.ranges.clone(),
+        }
+    }
 }
 
 /// The result of a run, the contents of `summary.json`.
@@ -270,8 +301,10 @@ pub struct GrepSummary {
     pub per_pattern: BTreeMap<String, u64>,
     /// Files that failed, with the reason.
     pub errors: Vec<FileError>,
-    /// Files not searched because they contain NUL bytes.
+    /// Files not searched because they are binary.
     pub skipped_binary: Vec<BinaryFile>,
+    /// Files with NUL bytes searched as text, and where the NULs are.
+    pub nul_ranges: Vec<NulRanges>,
     /// Files with lines longer than `max_line_bytes`, searched in their first bytes.
     pub long_lines: Vec<LongLines>,
     /// Paths left out during discovery (symlinks not followed, unreadable dirs).
@@ -345,8 +378,10 @@ struct FileResult {
     matches: u64,
     per_pattern: Vec<u64>,
     bytes_searched: u64,
-    /// Lines cut to `max_line_bytes`, and the bytes left out of them.
+    /// Lines cut to `max_line_bytes` (`LineCap`), and the bytes left out of them.
     cut: (u64, u64),
+    /// The NUL runs of a file searched as text.
+    nuls: Option<NulRanges>,
     status: Status,
 }
 
@@ -416,28 +451,35 @@ impl Grep {
         progress: &Progress,
     ) -> FileResult {
         let mut sink = FileSink::new(&file.path, format, SpillBuffer::new(budget), &self.each);
-        let mut cut = (0, 0);
+        let policy = self.options.binary;
+        let (mut cut, mut nuls, mut binary) = ((0, 0), None, None);
         let outcome =
             read::open(&file.path, progress, self.options.max_decoded_bytes).and_then(|reader| {
-                let mut capped = LineCap::new(reader, self.options.max_line_bytes);
+                let scan = NulScan::new(reader, policy == BinaryPolicy::Auto);
+                let mut capped = LineCap::new(scan, self.options.max_line_bytes);
                 let searched = self.searcher.build().search_reader(matcher, &mut capped, &mut sink);
                 cut = (capped.lines_cut, capped.bytes_cut);
+                let scan = capped.get_ref();
+                binary = scan.binary_at();
+                nuls = (scan.runs > 0).then(|| NulRanges::of(&file.path, scan));
                 searched
             });
-        let status = match outcome {
+        if policy == BinaryPolicy::Skip {
+            binary = sink.binary_offset;
+        }
+        let status = match (outcome, binary) {
             _ if progress.is_cancelled() => Status::Cancelled,
-            Err(e) if read::is_cancelled(&e) => Status::Cancelled,
-            Err(e) if read::is_transient(&e) => Status::Transient(e.to_string()),
-            Err(e) => Status::Failed(describe_error(&e, self.options.max_line_bytes)),
-            Ok(()) => match sink.binary_offset {
-                Some(offset) if self.options.binary == BinaryPolicy::Skip => {
-                    sink.output.clear();
-                    sink.matches = 0;
-                    sink.per_pattern.fill(0);
-                    Status::Binary(offset)
-                }
-                _ => Status::Searched,
-            },
+            (Err(e), _) if read::is_cancelled(&e) => Status::Cancelled,
+            (_, Some(offset)) => {
+                sink.output.clear();
+                sink.matches = 0;
+                sink.per_pattern.fill(0);
+                nuls = None;
+                Status::Binary(offset)
+            }
+            (Err(e), None) if read::is_transient(&e) => Status::Transient(e.to_string()),
+            (Err(e), None) => Status::Failed(describe_error(&e, self.options.max_line_bytes)),
+            (Ok(()), None) => Status::Searched,
         };
         FileResult {
             output: sink.output,
@@ -445,6 +487,7 @@ impl Grep {
             per_pattern: sink.per_pattern,
             bytes_searched: sink.bytes_searched,
             cut,
+            nuls,
             status,
         }
     }
@@ -529,6 +572,7 @@ impl<'a, W: Write> OrderedWriter<'a, W> {
         if let (lines @ 1.., bytes_not_searched) = result.cut {
             summary.long_lines.push(LongLines { path: name(), lines, bytes_not_searched });
         }
+        summary.nul_ranges.extend(result.nuls);
         if result.matches > 0 {
             summary.files_matched += 1;
             summary.matches += result.matches;

@@ -31,11 +31,14 @@ pub mod grep;
 mod linecap;
 pub mod mirror;
 pub mod names;
+mod nulscan;
 mod progress;
 pub mod read;
 pub mod resize;
 mod spill;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod walk;
 
 pub use error::{Error, FileError, Result};

@@ -27,6 +27,11 @@ impl<R: Read> LineCap<R> {
         LineCap { inner, cap: cap.max(1), run: 0, dropping: false, lines_cut: 0, bytes_cut: 0 }
     }
 
+    /// The reader wrapped.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
     /// Keeps what may be passed on of `data` at its start; returns its length.
     fn filter(&mut self, data: &mut [u8]) -> usize {
         // The usual case, at memchr's speed: no line can reach the cap in this chunk.
@@ -89,17 +94,9 @@ impl<R: Read> Read for LineCap<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Chunks;
 
     fn capped(input: &[u8], cap: usize, chunk: usize) -> (Vec<u8>, u64, u64) {
-        struct Chunks<'a>(&'a [u8], usize);
-        impl Read for Chunks<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(self.1).min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let mut reader = LineCap::new(Chunks(input, chunk), cap);
         let mut out = Vec::new();
         reader.read_to_end(&mut out).unwrap();

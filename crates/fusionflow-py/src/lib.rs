@@ -117,7 +117,7 @@ fn parse_choice<T: Copy>(name: &str, value: &str, choices: &[(&str, T)]) -> PyRe
 #[pyo3(signature = (
     inputs, output_dir, patterns, *, ignore_case=false, fixed_strings=false, word=false,
     invert=false, before_context=0, after_context=0, max_matches_per_file=None,
-    binary="skip", max_line_bytes=64 << 20, max_decoded_bytes=read::MAX_DECODED_BYTES,
+    binary="auto", max_line_bytes=64 << 20, max_decoded_bytes=read::MAX_DECODED_BYTES,
     max_spill_bytes=MAX_SPILL_BYTES, include=vec![], exclude=vec![], hidden=false,
     follow_symlinks=false, exact=false, format="text", threads=0, progress=None,
 ))]
@@ -162,7 +162,11 @@ fn grep(
             binary: parse_choice(
                 "binary",
                 binary,
-                &[("skip", BinaryPolicy::Skip), ("text", BinaryPolicy::Text)],
+                &[
+                    ("auto", BinaryPolicy::Auto),
+                    ("skip", BinaryPolicy::Skip),
+                    ("text", BinaryPolicy::Text),
+                ],
             )?,
             max_line_bytes,
             max_decoded_bytes,

@@ -73,10 +73,10 @@ def _as_lists(options: dict[str, Any]) -> dict[str, Any]:
 )
 @click.option(
     "--binary",
-    type=click.Choice(["skip", "text"]),
-    default="skip",
+    type=click.Choice(["auto", "skip", "text"]),
+    default="auto",
     show_default=True,
-    help="Files with NUL bytes: skip (listed in the summary) or search as text.",
+    help="Files with NUL bytes: auto (search a log with holes, skip binaries), skip or text.",
 )
 @click.option(
     "--format",
@@ -255,6 +255,7 @@ def _warn_skips(summary: dict[str, Any]) -> None:
     """Say what was not searched, so that nothing is left out silently."""
     for key, noun, what in (
         ("skipped_binary", "binary file", "not searched (see --binary)"),
+        ("nul_ranges", "file", "with runs of NUL bytes (a crash?) searched as text"),
         ("errors", "file", "with errors"),
         ("long_lines", "file", "with lines searched only in their first max_line_bytes"),
         ("skipped", "path", "skipped while listing"),

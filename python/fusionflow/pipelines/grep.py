@@ -36,10 +36,11 @@ class GrepParams(FileSelection):
         le=2**53 - 1,  # the largest integer every JSON client (and form) holds exactly
         description="Stop reading a file after this many matching lines (-m).",
     )
-    binary: Literal["skip", "text"] = Field(
-        "skip",
-        description="Files with NUL bytes: 'skip' lists them in the summary without reporting "
-        "any of their lines; 'text' searches them as text.",
+    binary: Literal["auto", "skip", "text"] = Field(
+        "auto",
+        description="Files with NUL bytes: 'auto' searches text with holes of NULs (a crashed "
+        "log; listed in nul_ranges) and skips binary files; 'skip' skips every such file; "
+        "'text' searches them all as text. Skipped files are listed in skipped_binary.",
     )
     format: Literal["text", "jsonl"] = Field(
         "text", description="'text' writes matches.txt (path:line:text); 'jsonl' matches.jsonl."
@@ -128,7 +129,7 @@ _SUMS = (
     "bytes_scanned",
     "bytes_searched",
 )
-_LISTS = ("errors", "skipped_binary", "long_lines", "skipped")
+_LISTS = ("errors", "skipped_binary", "nul_ranges", "long_lines", "skipped")
 
 
 def finalize(

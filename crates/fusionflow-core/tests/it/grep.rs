@@ -131,7 +131,7 @@ fn compressed_inputs_are_searched_transparently() {
 }
 
 #[test]
-fn binary_files_are_skipped_whole_and_listed_or_searched_as_text() {
+fn logs_with_nul_holes_are_searched_and_binaries_skipped_whole() {
     let dir = Dir::new();
     // A log with a NUL hole from a crash: matches on both sides of it.
     let mut crashed = b"ERROR before\n".to_vec();
@@ -139,19 +139,35 @@ fn binary_files_are_skipped_whole_and_listed_or_searched_as_text() {
     crashed.extend(b"\nERROR after\n");
     dir.write("crashed.log", &crashed);
     dir.write("clean.log", "ERROR clean\n");
+    // A binary: a NUL, then bytes of every value.
+    let mut binary = b"ERROR in a header\0".to_vec();
+    binary.extend((0..=255u8).cycle().take(64 << 10));
+    dir.write("core.bin", &binary);
 
     let (summary, text) = dir.run(&dir.request(&["ERROR"]));
-    assert_eq!(text, "clean.log:1:ERROR clean\n", "no half-searched file");
-    assert_eq!(summary.skipped_binary.len(), 1);
-    assert!(summary.skipped_binary[0].path.ends_with("crashed.log"));
-    assert_eq!(summary.skipped_binary[0].offset, 13);
+    assert_eq!(summary.matches, 3, "{text}");
+    assert!(text.contains("crashed.log:3:ERROR after"), "{text}");
+    assert_eq!(summary.nul_ranges.len(), 1);
+    assert!(summary.nul_ranges[0].path.ends_with("crashed.log"));
+    assert_eq!(summary.nul_ranges[0].ranges, [[13, 13 + 4096]]);
+    assert_eq!(summary.skipped_binary.len(), 1, "no half-searched file");
+    assert!(summary.skipped_binary[0].path.ends_with("core.bin"));
+    assert_eq!(summary.skipped_binary[0].offset, 17);
     assert_eq!(summary.files_scanned + summary.skipped_binary.len() as u64, summary.files_total);
 
     let mut request = dir.request(&["ERROR"]);
+    request.grep.binary = BinaryPolicy::Skip;
+    let (summary, text) = dir.run(&request);
+    assert_eq!(text, "clean.log:1:ERROR clean\n", "no half-searched file");
+    assert_eq!(summary.skipped_binary.len(), 2);
+    assert_eq!(summary.skipped_binary[1].offset, 13);
+    assert!(summary.nul_ranges.is_empty());
+
     request.grep.binary = BinaryPolicy::Text;
     let (summary, text) = dir.run(&request);
-    assert_eq!(summary.matches, 3, "{text}");
+    assert_eq!(summary.matches, 4, "{text}");
     assert!(summary.skipped_binary.is_empty());
+    assert_eq!(summary.nul_ranges.len(), 2);
 }
 
 #[test]
