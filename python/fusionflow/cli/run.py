@@ -256,6 +256,7 @@ def _warn_skips(summary: dict[str, Any]) -> None:
     for key, noun, what in (
         ("skipped_binary", "binary file", "not searched (see --binary)"),
         ("nul_ranges", "file", "with runs of NUL bytes (a crash?) searched as text"),
+        ("recovered", "image", "read past a defect"),
         ("errors", "file", "with errors"),
         ("long_lines", "file", "with lines searched only in their first max_line_bytes"),
         ("skipped", "path", "skipped while listing"),

@@ -40,10 +40,11 @@ def merge_summaries(
     counts: Iterable[str],
     dropped: list[str],
     done: str,
+    lists: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The shards' summaries as one: ``sums`` added, ``counts`` (name -> n) added by name,
-    ``errors`` and ``skipped`` concatenated in shard order, the most threads any used.
-    Each dropped output moves one file from ``done`` to ``errors``."""
+    ``errors``, ``skipped`` and ``lists`` concatenated in shard order, the most threads any
+    used. Each dropped output moves one file from ``done`` to ``errors``."""
     merged: dict[str, Any] = {key: sum(s[key] for s in summaries) for key in sums}
     for key in counts:
         total: dict[str, int] = {}
@@ -51,7 +52,7 @@ def merge_summaries(
             for name, n in s[key].items():
                 total[name] = total.get(name, 0) + n
         merged[key] = dict(sorted(total.items()))
-    for key in ("errors", "skipped"):
+    for key in ("errors", "skipped", *lists):
         merged[key] = [item for s in summaries for item in s[key]]
     for name in dropped:
         merged[done] -= 1

@@ -120,7 +120,9 @@ def finalize(
 ) -> dict[str, Any]:
     """Move the shards' thumbnails into ``output`` and join their manifests in order."""
     dropped = gather_parts(parts, output, MANIFEST)
-    merged = merge_summaries(summaries, _SUMS, ("formats",), dropped, "files_resized")
+    merged = merge_summaries(
+        summaries, _SUMS, ("formats",), dropped, "files_resized", lists=("recovered",)
+    )
     merged["manifest"] = MANIFEST
     return merged
 

@@ -6,6 +6,7 @@ use std::io::Cursor;
 
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use tiff::tags::Tag;
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use super::jpeg_meta::{self, JpegMeta};
@@ -30,6 +31,10 @@ pub enum Format {
 impl Format {
     /// The format of `data` from its first bytes; `None` for anything else.
     pub fn sniff(data: &[u8]) -> Option<Format> {
+        // BigTIFF (64-bit offsets), which the image crate reads but does not recognise.
+        if data.starts_with(b"II+\0") || data.starts_with(b"MM\0+") {
+            return Some(Format::Tiff);
+        }
         Some(match image::guess_format(data).ok()? {
             ImageFormat::Jpeg => Format::Jpeg,
             ImageFormat::Png => Format::Png,
@@ -90,6 +95,9 @@ pub struct Header {
     pub orientation: Orientation,
     /// EXIF and ICC profile, kept for `keep_metadata`.
     pub meta: JpegMeta,
+    /// What libjpeg-turbo found wrong in a JPEG it would not read past (it stops at its
+    /// warnings); the image crate's decoder reads it instead.
+    pub recovered: Option<String>,
 }
 
 impl Header {
@@ -122,23 +130,13 @@ pub fn read_header(data: &[u8], max_pixels: u64) -> Result<Header, String> {
     }
     let format =
         Format::sniff(data).ok_or("not a supported image (JPEG, PNG, WebP, GIF, TIFF or BMP)")?;
-    let header = if format == Format::Jpeg {
-        let header = Decompressor::new()
-            .and_then(|mut d| d.read_header(data))
-            .map_err(|e| format!("corrupt JPEG: {e}"))?;
-        let meta = jpeg_meta::read(data);
-        let orientation = meta
-            .exif
-            .as_deref()
-            .and_then(Orientation::from_exif_chunk)
-            .unwrap_or(Orientation::NoTransforms);
-        Header {
-            format,
-            width: to_u32(header.width)?,
-            height: to_u32(header.height)?,
-            orientation,
-            meta,
-        }
+    let turbo = (format == Format::Jpeg).then(|| Decompressor::new()?.read_header(data));
+    let header = if let Some(Ok(header)) = turbo {
+        jpeg_header(data, to_u32(header.width)?, to_u32(header.height)?, None)
+    } else if let Some(Err(e)) = turbo {
+        let warning = recoverable(&e).ok_or_else(|| format!("corrupt JPEG: {e}"))?;
+        let (width, height) = image_decoder(data, format)?.dimensions();
+        jpeg_header(data, width, height, Some(warning))
     } else {
         let mut decoder = image_decoder(data, format)?;
         let (width, height) = decoder.dimensions();
@@ -154,7 +152,7 @@ pub fn read_header(data: &[u8], max_pixels: u64) -> Result<Header, String> {
             found => found,
         };
         let meta = JpegMeta { exif, icc: decoder.icc_profile().ok().flatten() };
-        Header { format, width, height, orientation, meta }
+        Header { format, width, height, orientation, meta, recovered: None }
     };
     let pixels = u64::from(header.width) * u64::from(header.height);
     if pixels == 0 {
@@ -167,6 +165,17 @@ pub fn read_header(data: &[u8], max_pixels: u64) -> Result<Header, String> {
         ));
     }
     Ok(header)
+}
+
+/// A JPEG's header: its metadata from our marker reader.
+fn jpeg_header(data: &[u8], width: u32, height: u32, recovered: Option<String>) -> Header {
+    let meta = jpeg_meta::read(data);
+    let orientation = meta
+        .exif
+        .as_deref()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    Header { format: Format::Jpeg, width, height, orientation, meta, recovered }
 }
 
 /// The orientation in an EXIF block, with or without the `Exif\0\0` that WebP writers
@@ -196,18 +205,81 @@ fn image_decoder(data: &[u8], format: Format) -> Result<impl ImageDecoder + '_, 
     reader.into_decoder().map_err(|e| format!("corrupt {}: {e}", format.name()))
 }
 
-/// Decodes the pixels in their stored orientation. JPEGs are decoded at
-/// `jpeg_scale`/8 of their size.
-pub fn decode(data: &[u8], header: &Header, jpeg_scale: usize) -> Result<DynamicImage, String> {
-    if header.format == Format::Jpeg {
-        return decode_jpeg(data, jpeg_scale).map_err(|e| format!("corrupt JPEG: {e}"));
-    }
-    let decoder = image_decoder(data, header.format)?;
-    DynamicImage::from_decoder(decoder)
-        .map_err(|e| format!("corrupt {}: {e}", header.format.name()))
+/// The warning to report if `error` is one of libjpeg's warnings about data it can read
+/// past ("Corrupt JPEG data: 5 extraneous bytes before marker 0xdb", a bad ICC marker, a
+/// bad Huffman code), which libjpeg-turbo's API turns into errors. Pillow and libvips
+/// ignore them; a truncated file ("Premature end of JPEG file") stays an error, as in
+/// Pillow.
+fn recoverable(error: &turbojpeg::Error) -> Option<String> {
+    const WARNINGS: [&str; 5] = [
+        "Corrupt JPEG data:",
+        "Invalid SOS parameters for sequential JPEG",
+        "Inconsistent progression sequence",
+        "Warning: unknown JFIF revision number",
+        "Unknown Adobe color transform code",
+    ];
+    let turbojpeg::Error::TurboJpegError(message) = error else { return None };
+    WARNINGS
+        .iter()
+        .any(|w| message.starts_with(w))
+        .then(|| format!("read past a defect (libjpeg: {message})"))
 }
 
-fn decode_jpeg(data: &[u8], scale: usize) -> turbojpeg::Result<DynamicImage> {
+/// Decodes the pixels in their stored orientation, and says what was read past. JPEGs
+/// are decoded at `jpeg_scale`/8 of their size by libjpeg-turbo, or whole by the image
+/// crate where libjpeg-turbo stops at a warning.
+pub fn decode(
+    data: &[u8],
+    header: &Header,
+    jpeg_scale: usize,
+) -> Result<(DynamicImage, Option<String>), String> {
+    if header.format == Format::Jpeg && header.recovered.is_none() {
+        match decode_jpeg(data, jpeg_scale) {
+            Ok(decoded) => return Ok(decoded),
+            Err(e) => {
+                let warning = recoverable(&e).ok_or_else(|| format!("corrupt JPEG: {e}"))?;
+                return decode_image(data, header.format).map(|image| (image, Some(warning)));
+            }
+        }
+    }
+    decode_image(data, header.format).map(|image| (image, header.recovered.clone()))
+}
+
+/// Decodes with the image crate.
+fn decode_image(data: &[u8], format: Format) -> Result<DynamicImage, String> {
+    let reversed = (format == Format::Tiff).then(|| tiff_bits_reversed(data)).flatten();
+    let decoder = image_decoder(reversed.as_deref().unwrap_or(data), format)?;
+    DynamicImage::from_decoder(decoder).map_err(|e| format!("corrupt {}: {e}", format.name()))
+}
+
+/// A TIFF with `FillOrder` 2 (the lowest bit of each byte first, as fax machines wrote
+/// them) with the bits of its image data put in the usual order; `None` for any other
+/// file. The TIFF decoder ignores the tag and so read such pixels wrong, in silence;
+/// libtiff, and so Pillow and libvips, reverse them as this does.
+fn tiff_bits_reversed(data: &[u8]) -> Option<Vec<u8>> {
+    let mut tiff = tiff::decoder::Decoder::new(Cursor::new(data)).ok()?;
+    if tiff.find_tag_unsigned::<u16>(Tag::FillOrder).ok()?? != 2 {
+        return None;
+    }
+    let (offsets, counts) = if tiff.find_tag(Tag::TileOffsets).ok()?.is_some() {
+        (Tag::TileOffsets, Tag::TileByteCounts)
+    } else {
+        (Tag::StripOffsets, Tag::StripByteCounts)
+    };
+    let offsets = tiff.find_tag_unsigned_vec::<u64>(offsets).ok()??;
+    let counts = tiff.find_tag_unsigned_vec::<u64>(counts).ok()??;
+    let mut fixed = data.to_vec();
+    for (&offset, &count) in offsets.iter().zip(&counts) {
+        let start = usize::try_from(offset).ok()?.min(fixed.len());
+        let end = start.saturating_add(usize::try_from(count).ok()?).min(fixed.len());
+        fixed[start..end].iter_mut().for_each(|b| *b = b.reverse_bits());
+    }
+    Some(fixed)
+}
+
+/// With libjpeg-turbo, and what it read past: its API reports a warning as an error, but
+/// only once the whole image is decoded, as libjpeg (so Pillow) decodes it.
+fn decode_jpeg(data: &[u8], scale: usize) -> turbojpeg::Result<(DynamicImage, Option<String>)> {
     let mut decompressor = Decompressor::new()?;
     let factor = ScalingFactor::new(scale, 8);
     decompressor.set_scaling_factor(factor)?;
@@ -227,9 +299,12 @@ fn decode_jpeg(data: &[u8], scale: usize) -> turbojpeg::Result<DynamicImage> {
         height: scaled.height,
         format,
     };
-    decompressor.decompress(data, image)?;
+    let warning = match decompressor.decompress(data, image) {
+        Ok(()) => None,
+        Err(e) => Some(recoverable(&e).ok_or(e)?),
+    };
     let (width, height) = (scaled.width as u32, scaled.height as u32);
-    Ok(match format {
+    let image = match format {
         PixelFormat::GRAY => {
             GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8)
         }
@@ -238,7 +313,8 @@ fn decode_jpeg(data: &[u8], scale: usize) -> turbojpeg::Result<DynamicImage> {
         }
         _ => RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8),
     }
-    .expect("the buffer was sized for the image"))
+    .expect("the buffer was sized for the image");
+    Ok((image, warning))
 }
 
 /// CMYK as stored by Adobe applications (inverted: 255 is no ink) to RGB, the

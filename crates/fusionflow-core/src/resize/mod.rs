@@ -168,6 +168,18 @@ pub struct Thumbnail {
     pub bytes_in: u64,
     /// Size of the output file.
     pub bytes_out: u64,
+    /// What the decoder read past (a JPEG with a defect that Pillow also reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// A file read past a defect: see [`Thumbnail::warning`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Recovered {
+    /// The input file.
+    pub path: String,
+    /// What was read past.
+    pub warning: String,
 }
 
 /// The result of a run: the contents of `summary.json`.
@@ -187,6 +199,8 @@ pub struct ResizeSummary {
     pub formats: BTreeMap<String, u64>,
     /// Files that are not images, are corrupt or too large, with the reason.
     pub errors: Vec<FileError>,
+    /// Thumbnails written from files with a defect the decoder read past.
+    pub recovered: Vec<Recovered>,
     /// Paths left out during discovery.
     pub skipped: Vec<Skipped>,
     /// The manifest's name inside the output directory.
@@ -241,6 +255,10 @@ pub fn run(request: &ResizeRequest, progress: &Progress) -> Result<ResizeSummary
                 summary.bytes_in += thumb.bytes_in;
                 summary.bytes_out += thumb.bytes_out;
                 *summary.formats.entry(thumb.output_format.clone()).or_default() += 1;
+                if let Some(warning) = &thumb.warning {
+                    let path = thumb.input.clone();
+                    summary.recovered.push(Recovered { path, warning: warning.clone() });
+                }
                 manifest.push(thumb);
             }
             Outcome::Failed(error) => {
@@ -316,6 +334,7 @@ fn thumbnail(
             new_height: made.height,
             bytes_in: data.len() as u64,
             bytes_out: bytes,
+            warning: made.warning,
         })
     });
     made.map_or_else(Outcome::Failed, Outcome::Written)
@@ -326,6 +345,7 @@ struct Made {
     bytes: Vec<u8>,
     width: u32,
     height: u32,
+    warning: Option<String>,
 }
 
 /// Decodes `data`, resizes, orients and encodes it.
@@ -346,7 +366,7 @@ fn make_thumbnail(
     // Planned upright, resized as stored, turned upright last (on the small image).
     let stored = if decode::transposes(header.orientation) { shown.transposed() } else { shown };
     let scale = geometry::jpeg_scale(&stored);
-    let pixels = decode::decode(data, &header, scale)?;
+    let (pixels, warning) = decode::decode(data, &header, scale)?;
     let mut small = resize(&pixels, stored.width, stored.height, options)?;
     drop(pixels);
     small.apply_orientation(header.orientation);
@@ -362,7 +382,7 @@ fn make_thumbnail(
     });
     let (out_w, out_h) = (small.width(), small.height());
     let bytes = encode::encode(small, format, options.quality, meta.as_ref())?;
-    Ok((Made { bytes, width: out_w, height: out_h }, header))
+    Ok((Made { bytes, width: out_w, height: out_h, warning }, header))
 }
 
 /// Whether an ICC profile describes the colours `image` is written in: its
