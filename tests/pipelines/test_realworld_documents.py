@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
+
+import pytest
 
 import fusionflow
 from tests.servers import require
@@ -36,3 +39,96 @@ def test_a_docx_text_box_is_written_once(realworld: Path, tmp_path: Path) -> Non
     fusionflow.run("extract-text", [docx], {}, tmp_path / "out")
     text = (tmp_path / "out" / "mammoth_text-box.docx.txt").read_text()
     assert text.count("Datum plane") == 1
+
+
+def pdftotext(pdf: Path) -> str:
+    tool = require("pdftotext", shutil.which("pdftotext"), "apt-get install poppler-utils")
+    return subprocess.run([tool, pdf, "-"], capture_output=True, check=True, text=True).stdout
+
+
+def recall(pdf: Path, out: Path) -> float:
+    """The share of pdftotext's words (with repeats) in our text of ``pdf``."""
+    fusionflow.run("extract-text", [pdf], {}, out)
+    ours = Counter((out / f"{pdf.name}.txt").read_text().split())
+    theirs = Counter(pdftotext(pdf).split())
+    return sum((theirs & ours).values()) / sum(theirs.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "least"),
+    [
+        ("freetexts.pdf", 1.0),  # FreeText annotations: 0 of 26 words before
+        ("annotation-text-widget.pdf", 0.8),  # text and choice fields: 0.17 before
+        ("prefilled_f1040.pdf", 0.9),  # a filled-in tax form: 0.87 before
+        ("blendmode.pdf", 1.0),  # table cells glued ("NormalHardLight"): 0.30 before
+        ("calgray.pdf", 1.0),  # "0.75A": 0.51 before
+        ("standard_fonts.pdf", 0.99),  # 0.10 before
+        ("bug946506.pdf", 0.95),  # rotated text past the crop box: 0.74 before
+        ("bug1606566.pdf", 1.0),  # no %PDF- header: refused before
+    ],
+)
+def test_pdf_text_holds_the_words_pdftotext_gives(
+    name: str, least: float, realworld: Path, tmp_path: Path
+) -> None:
+    assert recall(realworld / "pdf" / name, tmp_path / "out") >= least
+
+
+def test_form_field_values_follow_their_page_text(realworld: Path, tmp_path: Path) -> None:
+    pdf = realworld / "pdf" / "annotation-text-widget.pdf"
+    fusionflow.run("extract-text", [pdf], {}, tmp_path / "out")
+    text = (tmp_path / "out" / f"{pdf.name}.txt").read_text()
+    label = text.index("Single line, unlimited length")
+    assert text.index("Lorem ipsum dolor sit amet, consectetur adipiscing elit.") > label
+    assert "Lorem ipsu\n" in text  # a field of 10 characters shows 10, as pdftotext
+
+
+def test_right_to_left_words_are_apart_as_pdftotext_gives_them(
+    realworld: Path, tmp_path: Path
+) -> None:
+    pdf = realworld / "pdf" / "ArabicCIDTrueType.pdf"
+    fusionflow.run("extract-text", [pdf], {}, tmp_path / "out")
+    lines = (tmp_path / "out" / f"{pdf.name}.txt").read_text().splitlines()
+    theirs = [line for line in pdftotext(pdf).splitlines() if line]
+    # Two of pdftotext's four lines (the other two are not in poppler's GLib text page).
+    assert lines[:2] == theirs[:2]
+
+
+def form_pdf(fields: list[tuple[str, str, int]]) -> bytes:
+    """A one-page PDF with a text field (name, value, field flags) per entry."""
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{kids}] >> >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 300] /Contents 4 0 R "
+        "/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> "
+        "/Annots [{kids}] >>",
+        "<< /Length 44 >>\nstream\nBT /F1 12 Tf 20 250 Td (Sign in) Tj ET\nendstream",
+    ]
+    kids = " ".join(f"{5 + n} 0 R" for n in range(len(fields)))
+    for n, (name, value, flags) in enumerate(fields):
+        objects.append(
+            f"<< /Type /Annot /Subtype /Widget /FT /Tx /T ({name}) /V ({value}) /Ff {flags} "
+            f"/Rect [20 {200 - 40 * n} 200 {220 - 40 * n}] /P 3 0 R /DA (/F1 10 Tf 0 g) >>"
+        )
+    out = b"%PDF-1.7\n"
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n{body.replace('{kids}', kids)}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    return out
+
+
+def test_a_password_field_is_never_written(tmp_path: Path) -> None:
+    pdf = tmp_path / "login.pdf"
+    password = 1 << 13  # field flag 14: a password, shown as dots
+    pdf.write_bytes(form_pdf([("user", "alice", 0), ("secret", "hunter2", password)]))
+    fusionflow.run("extract-text", [pdf], {}, tmp_path / "out")
+    text = (tmp_path / "out" / "login.pdf.txt").read_text()
+    assert "Sign in" in text
+    assert "alice" in text
+    assert "hunter2" not in text

@@ -11,6 +11,7 @@ mod html;
 mod office;
 mod pdf;
 mod plain;
+mod poppler_layout;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -66,9 +67,11 @@ pub fn detect(path: &Path, data: &[u8]) -> Option<DocFormat> {
         _ => path.with_extension(""),
     };
     let extension = name.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    // Readers accept junk before the header (up to 1 KiB); a text quoting one is still text.
-    let pdf_later =
-        extension.as_deref() == Some("pdf") && memchr::memmem::find(head, b"%PDF-").is_some();
+    // Readers accept junk before the header (up to 1 KiB), or no header at all when the
+    // objects follow (poppler: "May not be a PDF file (continuing anyway)"); a text quoting
+    // one is still text.
+    let pdf_later = extension.as_deref() == Some("pdf")
+        && [&b"%PDF-"[..], b" 0 obj"].iter().any(|m| memchr::memmem::find(head, m).is_some());
     if data.starts_with(b"%PDF-") || pdf_later {
         return Some(DocFormat::Pdf);
     }
@@ -434,6 +437,9 @@ mod tests {
     fn formats_by_content_then_by_name() {
         let p = Path::new;
         assert_eq!(detect(p("x.bin"), b"%PDF-1.7\n..."), Some(DocFormat::Pdf));
+        // No header, objects at once (bug1606566.pdf of pdf.js; pdftotext reads it).
+        assert_eq!(detect(p("x.pdf"), b"%\xe2\xe3\xcf\xd3\n1 0 obj\n<<"), Some(DocFormat::Pdf));
+        assert_eq!(detect(p("x.txt"), b"%\xe2\xe3\xcf\xd3\n1 0 obj\n<<"), Some(DocFormat::Text));
         assert_eq!(detect(p("page.htm"), b"hello"), Some(DocFormat::Html));
         assert_eq!(detect(p("x.dat"), b"<!DOCTYPE html><p>hi"), Some(DocFormat::Html));
         assert_eq!(detect(p("notes.md"), b"# title"), Some(DocFormat::Text));

@@ -1,7 +1,20 @@
 //! PDF text through poppler (its `GLib` interface): the text layer of each page
 //! in reading order, as `pdftotext` gives it, pages separated by form feeds.
+//!
+//! Where poppler's `GLib` text call gives less than `pdftotext`:
+//! - it joins text blocks without a space (`NormalHardLight` for two cells of a table,
+//!   Arabic words run together): a space goes wherever two characters on a line are
+//!   apart by more than a fifth of their height with nothing between them, a newline
+//!   where the next character is on a lower line (the boxes of its per-character layout);
+//! - it reads the page's contents only, while `pdftotext` also draws annotations and form
+//!   fields: each page's `FreeText` annotations and fields are added after its text (text
+//!   fields' values, never a password's; the chosen item of a combo box; every item of a
+//!   list).
 
-use poppler::Document;
+use poppler::prelude::AnnotExt;
+use poppler::{AnnotType, Document, FormChoiceType, FormField, FormFieldType, Page, Rectangle};
+
+use super::poppler_layout::{self, CharBox};
 
 use super::Extracted;
 
@@ -24,8 +37,17 @@ pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
     let mut text = String::new();
     for index in 0..pages {
         if let Some(page) = document.page(index) {
-            if let Some(page_text) = page.text() {
-                text.push_str(page_text.as_str());
+            let mut area = whole_page();
+            if let Some(page_text) = page.text_for_area(&mut area) {
+                let boxes = poppler_layout::char_boxes(&page, &mut area);
+                text.push_str(&spaced(page_text.as_str(), &boxes));
+            }
+            let fields = form_fields(&document, index, page.form_field_mapping().len());
+            for field in free_texts(&page).into_iter().chain(fields) {
+                if !text.is_empty() && !text.ends_with(['\n', '\u{c}']) {
+                    text.push('\n');
+                }
+                text.push_str(&field);
             }
         }
         // Like pdftotext: a form feed after every page, the last included.
@@ -35,4 +57,133 @@ pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
         text.push('\u{c}');
     }
     Ok(Extracted { text, pages: u32::try_from(pages).ok(), encoding: None })
+}
+
+/// An area holding any page. Poppler's text call reads the page's crop box, as it would
+/// be shown; the text page holds somewhat more (text rotated or placed past the box's
+/// edge), which `pdftotext` reads too.
+fn whole_page() -> Rectangle {
+    let mut area = Rectangle::new();
+    // 200 inches either way of the origin: the largest page PDF allows, wherever it is.
+    let reach = 14_400.0;
+    area.set_x1(-reach);
+    area.set_y1(-reach);
+    area.set_x2(2.0 * reach);
+    area.set_y2(2.0 * reach);
+    area
+}
+
+/// `text` with a space or a newline put between characters that are apart on the page
+/// and have nothing between them in the text; `boxes` holds one box per character (else
+/// `text` is kept as it is).
+fn spaced(text: &str, boxes: &[CharBox]) -> String {
+    // Direction marks have a box of their own in some pages' layouts, none in others.
+    let marks_boxed = text.chars().count() == boxes.len();
+    if !marks_boxed && text.chars().filter(|&c| !is_bidi_control(c)).count() != boxes.len() {
+        return text.to_owned();
+    }
+    let mut boxes = boxes.iter();
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut previous: Option<(char, &CharBox)> = None;
+    // Direction marks met since the last character: they take no room on the page.
+    let (mut closing, mut opening) = (String::new(), String::new());
+    for c in text.chars() {
+        if is_bidi_control(c) {
+            if marks_boxed {
+                boxes.next();
+            }
+            if matches!(c, '\u{202c}' | '\u{2069}') {
+                closing.push(c);
+            } else {
+                opening.push(c);
+            }
+            continue;
+        }
+        let Some(b) = boxes.next() else { break };
+        let separator = match previous {
+            Some((p, a)) if !p.is_whitespace() && !c.is_whitespace() => separator(a, b),
+            _ => None,
+        };
+        // A word's closing marks stay with it, the next word's opening marks go with that.
+        out.push_str(&closing);
+        out.extend(separator);
+        out.push_str(&opening);
+        closing.clear();
+        opening.clear();
+        out.push(c);
+        previous = Some((c, b));
+    }
+    out.push_str(&closing);
+    out.push_str(&opening);
+    // Poppler embeds each right-to-left word on its own (U+202B ... U+202C): one embedding
+    // for words next to each other means the same and reads as pdftotext's.
+    out.replace("\u{202c} \u{202b}", " ")
+}
+
+/// What goes between two characters next to each other in the text: a newline if `b` is
+/// on a lower line than `a`, a space if it is on the same line but apart.
+fn separator(a: &CharBox, b: &CharBox) -> Option<char> {
+    let height = (a.y2 - a.y1).min(b.y2 - b.y1).max(0.0);
+    let overlap = a.y2.min(b.y2) - a.y1.max(b.y1);
+    let gap = (b.x1 - a.x2).max(a.x1 - b.x2);
+    if overlap < height / 2.0 && b.y1 >= a.y2 - height / 2.0 {
+        Some('\n')
+    } else if overlap >= height / 2.0 && gap > height / 5.0 {
+        Some(' ')
+    } else {
+        None
+    }
+}
+
+/// Marks that set the direction of text, and take no room on the page.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The text of the page's `FreeText` annotations (the text boxes readers add), in order.
+fn free_texts(page: &Page) -> Vec<String> {
+    page.annot_mapping()
+        .iter()
+        .filter_map(poppler_layout::annot)
+        .filter(|annot| annot.annot_type() == AnnotType::FreeText)
+        .filter_map(|annot| annot.contents().map(|t| t.to_string()))
+        .filter(|text| !text.trim().is_empty())
+        .collect()
+}
+
+/// What the `count` form fields of page `index` show, in the page's order.
+fn form_fields(document: &Document, index: i32, count: usize) -> Vec<String> {
+    // poppler-glib's field ids: the page number (from 1) above 16 bits, the field's index
+    // on the page below. Ids are asked for only below `count`: poppler does not check.
+    let Some(page) = index.checked_add(1).and_then(|n| n.checked_mul(1 << 16)) else {
+        return Vec::new();
+    };
+    let count = i32::try_from(count.min(1 << 16)).unwrap_or(0);
+    (0..count)
+        .filter_map(|n| document.form_field(page + n))
+        .filter_map(|field| shown(&field))
+        .filter(|value| !value.trim().is_empty())
+        .collect()
+}
+
+fn shown(field: &FormField) -> Option<String> {
+    match field.field_type() {
+        FormFieldType::Text if !field.text_is_password() => {
+            field.text_get_text().map(|t| t.to_string())
+        }
+        FormFieldType::Choice => {
+            let items = (0..field.choice_get_n_items())
+                .filter(|&i| {
+                    field.choice_get_choice_type() == FormChoiceType::List
+                        || field.choice_is_item_selected(i)
+                })
+                .filter_map(|i| field.choice_get_item(i).map(|t| t.to_string()));
+            let mut shown: Vec<String> = items.collect();
+            if shown.is_empty() {
+                shown.extend(field.choice_get_text().map(|t| t.to_string())); // typed in
+            }
+            Some(shown.join("\n"))
+        }
+        _ => None,
+    }
 }
