@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,59 @@ def test_jpegs_libjpeg_reads_past_a_defect_are_read_with_a_warning(
     ours = Image.open(tmp_path / "out" / entry["output"]).convert("RGB")
     assert ours.size == reference.size
     assert difference(ours, reference) < 1
+
+
+def grey_tiff(bits: int, width: int, height: int) -> bytes:
+    """An uncompressed grey TIFF of ``bits`` bits a sample (2 and 4: what scanners and fax
+    software write), a ramp across each row; Pillow reads these."""
+    levels = (1 << bits) - 1
+    per_byte = 8 // bits
+    rows = b""
+    for y in range(height):
+        samples = [(x + y) * levels // (width + height) for x in range(width)]
+        samples += [0] * (-len(samples) % per_byte)
+        rows += bytes(
+            sum(s << (8 - bits * (i + 1)) for i, s in enumerate(samples[n : n + per_byte]))
+            for n in range(0, len(samples), per_byte)
+        )
+    entries = [
+        (256, 3, width),  # ImageWidth
+        (257, 3, height),  # ImageLength
+        (258, 3, bits),  # BitsPerSample
+        (259, 3, 1),  # Compression: none
+        (262, 3, 1),  # PhotometricInterpretation: BlackIsZero
+        (273, 4, 8),  # StripOffsets: right after the header
+        (277, 3, 1),  # SamplesPerPixel
+        (278, 3, height),  # RowsPerStrip
+        (279, 4, len(rows)),  # StripByteCounts
+    ]
+    ifd = struct.pack("<H", len(entries))
+    ifd += b"".join(struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in entries)
+    return b"II*\0" + struct.pack("<I", 8 + len(rows)) + rows + ifd + b"\0\0\0\0"
+
+
+@pytest.mark.parametrize(
+    "make", ["palette-1bit", "palette-8bit", "grey-2bit", "grey-4bit", "tiled-planar"]
+)
+def test_tiffs_the_image_crate_refuses_are_read_as_pillow_reads_them(
+    make: str, realworld: Path, tmp_path: Path
+) -> None:
+    if make == "palette-1bit":
+        source = realworld / "images" / "multipage.tiff"  # its first page, as Pillow
+    elif make == "tiled-planar":  # on which the TIFF decoder panics (image-tiff#403)
+        source = realworld / "images" / "tiff_tiled_planar_raw.tif"
+    else:
+        source = tmp_path / f"{make}.tif"
+        if make == "palette-8bit":
+            with Image.open(realworld / "images" / "hopper_bigtiff.tif") as hopper:
+                hopper.convert("RGB").quantize(64).save(source)
+        else:
+            source.write_bytes(grey_tiff(int(make[5]), 37, 23))
+    with Image.open(source) as original:
+        reference = original.convert("RGB")
+    params = {"max_width": reference.width, "format": "png"}
+    summary = fusionflow.run("resize-images", [source], params, tmp_path / "out")
+    assert summary["errors"] == []
+    ours = Image.open(tmp_path / "out" / f"{source.stem}.png").convert("RGB")
+    assert ours.size == reference.size
+    assert difference(ours, reference) < 0.5

@@ -6,10 +6,10 @@ use std::io::Cursor;
 
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
-use tiff::tags::Tag;
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use super::jpeg_meta::{self, JpegMeta};
+use super::tiff_extra::Quirks;
 
 /// The image formats read (and written with `same`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +137,11 @@ pub fn read_header(data: &[u8], max_pixels: u64) -> Result<Header, String> {
         let warning = recoverable(&e).ok_or_else(|| format!("corrupt JPEG: {e}"))?;
         let (width, height) = image_decoder(data, format)?.dimensions();
         jpeg_header(data, width, height, Some(warning))
+    } else if let Some(quirks) = Some(tiff_quirks(data, format)).filter(Quirks::read_here) {
+        let (width, height) = quirks.size;
+        let orientation = Orientation::from_exif(quirks.orientation);
+        let orientation = orientation.unwrap_or(Orientation::NoTransforms);
+        Header { format, width, height, orientation, meta: JpegMeta::default(), recovered: None }
     } else {
         let mut decoder = image_decoder(data, format)?;
         let (width, height) = decoder.dimensions();
@@ -198,6 +203,18 @@ fn to_u32(n: usize) -> Result<u32, String> {
     u32::try_from(n).map_err(|_| "image dimensions out of range".to_string())
 }
 
+/// The ways a TIFF is read apart from the image crate (none for other formats).
+fn tiff_quirks(data: &[u8], format: Format) -> Quirks {
+    if format == Format::Tiff {
+        Quirks::of(data)
+    } else {
+        Quirks::default()
+    }
+}
+
+/// The image crate's default limit on what its decoders allocate.
+const DECODER_BYTES: usize = 512 << 20;
+
 fn image_decoder(data: &[u8], format: Format) -> Result<impl ImageDecoder + '_, String> {
     let mut reader = ImageReader::with_format(Cursor::new(data), format.image_format());
     // The default limits: 512 MiB of decoder allocations at most.
@@ -247,34 +264,13 @@ pub fn decode(
 
 /// Decodes with the image crate.
 fn decode_image(data: &[u8], format: Format) -> Result<DynamicImage, String> {
-    let reversed = (format == Format::Tiff).then(|| tiff_bits_reversed(data)).flatten();
-    let decoder = image_decoder(reversed.as_deref().unwrap_or(data), format)?;
+    let quirks = tiff_quirks(data, format);
+    if quirks.read_here() {
+        return quirks.decode(data, DECODER_BYTES);
+    }
+    let prepared = quirks.prepared(data);
+    let decoder = image_decoder(prepared.as_deref().unwrap_or(data), format)?;
     DynamicImage::from_decoder(decoder).map_err(|e| format!("corrupt {}: {e}", format.name()))
-}
-
-/// A TIFF with `FillOrder` 2 (the lowest bit of each byte first, as fax machines wrote
-/// them) with the bits of its image data put in the usual order; `None` for any other
-/// file. The TIFF decoder ignores the tag and so read such pixels wrong, in silence;
-/// libtiff, and so Pillow and libvips, reverse them as this does.
-fn tiff_bits_reversed(data: &[u8]) -> Option<Vec<u8>> {
-    let mut tiff = tiff::decoder::Decoder::new(Cursor::new(data)).ok()?;
-    if tiff.find_tag_unsigned::<u16>(Tag::FillOrder).ok()?? != 2 {
-        return None;
-    }
-    let (offsets, counts) = if tiff.find_tag(Tag::TileOffsets).ok()?.is_some() {
-        (Tag::TileOffsets, Tag::TileByteCounts)
-    } else {
-        (Tag::StripOffsets, Tag::StripByteCounts)
-    };
-    let offsets = tiff.find_tag_unsigned_vec::<u64>(offsets).ok()??;
-    let counts = tiff.find_tag_unsigned_vec::<u64>(counts).ok()??;
-    let mut fixed = data.to_vec();
-    for (&offset, &count) in offsets.iter().zip(&counts) {
-        let start = usize::try_from(offset).ok()?.min(fixed.len());
-        let end = start.saturating_add(usize::try_from(count).ok()?).min(fixed.len());
-        fixed[start..end].iter_mut().for_each(|b| *b = b.reverse_bits());
-    }
-    Some(fixed)
 }
 
 /// With libjpeg-turbo, and what it read past: its API reports a warning as an error, but

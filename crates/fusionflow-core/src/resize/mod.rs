@@ -11,6 +11,7 @@ mod decode;
 mod encode;
 pub mod geometry;
 mod jpeg_meta;
+mod tiff_extra;
 
 use std::collections::BTreeMap;
 use std::io::Write;
