@@ -3,9 +3,10 @@
 //!
 //! Where poppler's `GLib` text call gives less than `pdftotext`:
 //! - it joins text blocks without a space (`NormalHardLight` for two cells of a table,
-//!   Arabic words run together): a space goes wherever two characters on a line are
-//!   apart by more than a fifth of their height with nothing between them, a newline
-//!   where the next character is on a lower line (the boxes of its per-character layout);
+//!   Arabic words run together) and some lines without a newline: a space goes wherever
+//!   two characters of a line are apart by more than a fifth of the font's size with
+//!   nothing between them, a newline where the next character is on another line (the
+//!   boxes of its per-character layout);
 //! - it reads the page's contents only, while `pdftotext` also draws annotations and form
 //!   fields: each page's `FreeText` annotations and fields are added after its text (text
 //!   fields' values, never a password's; the chosen item of a combo box; every item of a
@@ -120,19 +121,25 @@ fn spaced(text: &str, boxes: &[CharBox]) -> String {
     out.replace("\u{202c} \u{202b}", " ")
 }
 
-/// What goes between two characters next to each other in the text: a newline if `b` is
-/// on a lower line than `a`, a space if it is on the same line but apart.
+/// What goes between two characters next to each other in the text: a space if they are
+/// on one line (across the page, or down it for rotated text) but apart by more than a
+/// fifth of the font's size, a newline if they are on different lines (a table's next
+/// cell may be higher).
 fn separator(a: &CharBox, b: &CharBox) -> Option<char> {
-    let height = (a.y2 - a.y1).min(b.y2 - b.y1).max(0.0);
-    let overlap = a.y2.min(b.y2) - a.y1.max(b.y1);
-    let gap = (b.x1 - a.x2).max(a.x1 - b.x2);
-    if overlap < height / 2.0 && b.y1 >= a.y2 - height / 2.0 {
-        Some('\n')
-    } else if overlap >= height / 2.0 && gap > height / 5.0 {
-        Some(' ')
+    let (height, width) = ((a.y2 - a.y1).min(b.y2 - b.y1), (a.x2 - a.x1).min(b.x2 - b.x1));
+    let across = a.y2.min(b.y2) - a.y1.max(b.y1) >= height.max(0.0) / 2.0;
+    // Rotated glyphs' boxes are wider than tall (the font's size across, the advance
+    // along); upright ones taller than wide, so a character below another is a new line.
+    let lying = |c: &CharBox| c.x2 - c.x1 > c.y2 - c.y1;
+    let down = lying(a) && lying(b) && a.x2.min(b.x2) - a.x1.max(b.x1) >= width.max(0.0) / 2.0;
+    let apart = if across {
+        (b.x1 - a.x2).max(a.x1 - b.x2) > height / 5.0
+    } else if down {
+        (b.y1 - a.y2).max(a.y1 - b.y2) > width / 5.0
     } else {
-        None
-    }
+        return Some('\n');
+    };
+    apart.then_some(' ')
 }
 
 /// Marks that set the direction of text, and take no room on the page.
@@ -185,5 +192,42 @@ fn shown(field: &FormField) -> Option<String> {
             Some(shown.join("\n"))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 10 pt character at `x`, `y` (its top left), `w` wide and `h` high.
+    fn at(x: f64, y: f64, w: f64, h: f64) -> CharBox {
+        CharBox { x1: x, y1: y, x2: x + w, y2: y + h }
+    }
+
+    #[test]
+    fn characters_apart_on_the_page_are_kept_apart() {
+        let line = |xs: &[f64]| xs.iter().map(|&x| at(x, 100.0, 6.0, 10.0)).collect::<Vec<_>>();
+        // Touching: one word. 3 pt apart (over a fifth of 10 pt): two words.
+        assert_eq!(spaced("ab", &line(&[0.0, 6.0])), "ab");
+        assert_eq!(spaced("ab", &line(&[0.0, 9.0])), "a b");
+        // A space already there is kept, not doubled.
+        assert_eq!(spaced("a b", &line(&[0.0, 6.0, 12.0])), "a b");
+        // The next character on another line, lower or higher (a table's next cell).
+        assert_eq!(spaced("ab", &[at(0.0, 100.0, 6.0, 10.0), at(0.0, 112.0, 6.0, 10.0)]), "a\nb");
+        assert_eq!(spaced("ab", &[at(50.0, 100.0, 6.0, 10.0), at(0.0, 80.0, 6.0, 10.0)]), "a\nb");
+        // Rotated text runs down the page: characters stacked, 10 pt wide.
+        let down = |ys: &[f64]| ys.iter().map(|&y| at(0.0, y, 10.0, 6.0)).collect::<Vec<_>>();
+        assert_eq!(spaced("ab", &down(&[0.0, 6.0])), "ab");
+        assert_eq!(spaced("ab", &down(&[0.0, 10.0])), "a b");
+        // Boxes that do not match the text: the text as it is.
+        assert_eq!(spaced("abc", &line(&[0.0, 20.0])), "abc");
+    }
+
+    #[test]
+    fn right_to_left_words_get_one_embedding() {
+        // Each word embedded on its own, the marks with no box of their own.
+        let text = "\u{202b}ab\u{202c}\u{202b}cd\u{202c}";
+        let boxes = [30.0, 24.0, 10.0, 4.0].map(|x| at(x, 0.0, 6.0, 10.0));
+        assert_eq!(spaced(text, &boxes), "\u{202b}ab cd\u{202c}");
     }
 }
