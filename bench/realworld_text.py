@@ -3,11 +3,12 @@
 
     python bench/realworld_text.py [PATH ...] [--worst 10] [--json [PATH]]
 
-PATH (PDFs, or folders searched for them) defaults to ../shared/realworld/pdf (PDFs from pdf.js's test suite). For every PDF both
-tools read, the recall of pdftotext's tokens (whitespace-separated words, counted with
-multiplicity) in FusionFlow's text: 1.0 means every word pdftotext gives is there. Glued
-words (two of pdftotext's words run together) count as missing. Printed: the mean and
-median recall, the worst files, and the files only one tool read.
+PATH (PDFs, or folders searched for them) defaults to ../shared/realworld/pdf (PDFs from
+pdf.js's test suite). For every PDF both tools read, the recall of pdftotext's tokens
+(whitespace-separated words, counted with multiplicity) in FusionFlow's text: 1.0 means
+every word pdftotext gives is there. Glued words (two of pdftotext's words run together)
+count as missing. Printed: the mean and median recall, the worst files, and the files
+only one tool read.
 """
 
 from __future__ import annotations
