@@ -67,9 +67,8 @@ def main() -> None:
         theirs = pdftotext(pdf)
         mine = ours.get(str(pdf))
         if theirs is None or mine is None:
-            only.append(
-                (pdf.name, "pdftotext" if mine is None else "fusionflow", errors.get(str(pdf)))
-            )
+            readers = [n for n, text in (("pdftotext", theirs), ("fusionflow", mine)) if text]
+            only.append((pdf.name, " and ".join(readers) or "neither", errors.get(str(pdf))))
             continue
         rows.append((recall(theirs, mine), len(theirs.split()), pdf.name))
     if not rows:
@@ -84,7 +83,8 @@ def main() -> None:
     for r, n, name in sorted(rows)[: args.worst]:
         print(f"  {r:.3f}  of {n:5d} tokens  {name}")
     for name, reader, error in only:
-        print(f"  only {reader} read {name}" + (f" ({error})" if error else ""))
+        who = "read by neither" if reader == "neither" else f"read by {reader} only"
+        print(f"  {name}: {who}" + (f" ({error})" if error else ""))
     if args.json:
         data = {"rows": [{"file": n, "recall": r, "tokens": t} for r, t, n in rows], "only": only}
         text = json.dumps(data, indent=2)
