@@ -7,7 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageChops, ImageOps, ImageStat
+from PIL import Image, ImageChops, ImageOps, ImageStat, PngImagePlugin
 
 import fusionflow
 
@@ -144,3 +144,34 @@ def test_tiffs_the_image_crate_refuses_are_read_as_pillow_reads_them(
     ours = Image.open(tmp_path / "out" / f"{source.stem}.png").convert("RGB")
     assert ours.size == reference.size
     assert difference(ours, reference) < 0.5
+
+
+@pytest.mark.parametrize("form", ["attribute", "element"])
+def test_png_xmp_orientation_is_applied_as_pillow_applies_it(
+    form: str, realworld: Path, tmp_path: Path
+) -> None:
+    """PNG writers keep the orientation in XMP (`tiff:Orientation`), as an attribute or an
+    element; Pillow's ``exif_transpose`` reads both."""
+    value = (
+        '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
+        if form == "attribute"
+        else "<rdf:Description><tiff:Orientation>6</tiff:Orientation></rdf:Description>"
+    )
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        + value
+        + "</rdf:RDF></x:xmpmeta>"
+    )
+    source = tmp_path / "sideways.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    with Image.open(realworld / "images" / "hopper_bigtiff.tif") as hopper:
+        hopper.convert("RGB").crop((0, 0, 128, 96)).save(source, pnginfo=info)
+    fusionflow.run("resize-images", [source], {"max_width": 48}, tmp_path / "out")
+    ours = Image.open(tmp_path / "out" / source.name).convert("RGB")
+    with Image.open(source) as original:
+        upright = ImageOps.exif_transpose(original).convert("RGB")
+        assert upright.size == (96, 128)  # Pillow turned it
+    assert ours.size == (48, 64)
+    assert difference(ours, upright.resize(ours.size)) < 8
