@@ -104,6 +104,18 @@ def test_warns_about_what_was_not_searched(tmp_path: Path) -> None:
     assert "warning: 1 binary file not searched" in done.stderr
 
 
+def test_says_a_crashed_log_was_searched_past_its_nul_bytes(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    log = b"ERROR before the crash\n" + b"\0" * 4096 + b"FATAL after the restart\n"
+    (tmp_path / "in" / "app.log").write_bytes(log)
+    done = fusionflow_cli(
+        "run", "grep", tmp_path / "in", "-e", "ERROR", "-e", "FATAL", "-o", tmp_path / "out"
+    )
+    assert done.returncode == 0
+    assert done.stderr.startswith("2 matching lines in 1 of 1 files")
+    assert "warning: 1 file with runs of NUL bytes (a crash?) searched as text" in done.stderr
+
+
 def test_pipelines_lists_parameters() -> None:
     done = fusionflow_cli("pipelines")
     assert done.returncode == 0
