@@ -60,9 +60,8 @@ pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
     Ok(Extracted { text, pages: u32::try_from(pages).ok(), encoding: None })
 }
 
-/// An area holding any page. Poppler's text call reads the page's crop box, as it would
-/// be shown; the text page holds somewhat more (text rotated or placed past the box's
-/// edge), which `pdftotext` reads too.
+/// An area holding any page. Poppler's text call selects the page's box; its text page
+/// holds somewhat more (characters at and past the edges), which `pdftotext` reads too.
 fn whole_page() -> Rectangle {
     let mut area = Rectangle::new();
     // 200 inches either way of the origin: the largest page PDF allows, wherever it is.
