@@ -32,7 +32,9 @@ def killing_readers_of(path: Path) -> Iterator[list[int]]:
 
     def watch() -> None:
         while not done.wait(0.002):
-            for pid in _readers_of(path):
+            # A killed process holds its files until the kernel has torn it down: it is
+            # seen again meanwhile, and killed once.
+            for pid in set(_readers_of(path)) - set(killed):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
