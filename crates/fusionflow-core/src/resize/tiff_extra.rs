@@ -1,6 +1,7 @@
 //! The TIFFs the image crate refuses or misreads and libtiff (so Pillow and libvips) reads:
 //! colour-mapped (palette) images, grey of 2 and 4 bits, and `FillOrder=2`, read with the
-//! `tiff` crate underneath it as grey samples and expanded here; and uncompressed tiled
+//! `tiff` crate underneath it as grey samples and expanded here; YCbCr without chroma
+//! subsampling, made RGB here; and uncompressed tiled
 //! images with separate colour planes, on which the `tiff` crate panics
 //! (image-rs/image-tiff#403), put together here from their tiles.
 
@@ -13,6 +14,8 @@ use tiff::tags::Tag;
 const PALETTE: u16 = 3;
 const BLACK_IS_ZERO: u16 = 1;
 const WHITE_IS_ZERO: u16 = 0;
+const YCBCR: u16 = 6;
+const JPEG: u16 = 7;
 
 /// What this module reads differently, found from the first image's tags.
 #[derive(Debug, Default)]
@@ -29,6 +32,9 @@ pub struct Quirks {
     pub orientation: u8,
     /// Tiled with separate planes: read here if uncompressed 8-bit, else refused.
     planar_tiles: Option<Result<PlanarTiles, String>>,
+    /// YCbCr of 8 bits, a sample per pixel each (no subsampling), not JPEG-compressed:
+    /// the `tiff` crate reads the samples, the image crate refuses the colour type.
+    ycbcr: bool,
 }
 
 /// Where the tiles of an uncompressed, tiled, planar image are.
@@ -62,12 +68,20 @@ impl Quirks {
             && tiff.find_tag(Tag::TileWidth).ok().flatten().is_some())
         .then(|| planar_tiles(&mut tiff, samples));
         let orientation = orientation.unwrap_or(1);
-        Quirks { palette, bits, bits_reversed, size, orientation, planar_tiles }
+        let ycbcr = photometric == Some(YCBCR)
+            && samples == 3
+            && short(&mut tiff, Tag::Compression) != Some(JPEG)
+            && tiff.find_tag_unsigned_vec::<u16>(Tag::BitsPerSample).ok().flatten()
+                == Some(vec![8, 8, 8])
+            // The tag's default is (2, 2): without it the chroma is subsampled.
+            && tiff.find_tag_unsigned_vec::<u16>(Tag::ChromaSubsampling).ok().flatten()
+                == Some(vec![1, 1]);
+        Quirks { palette, bits, bits_reversed, size, orientation, planar_tiles, ycbcr }
     }
 
     /// Whether the image is read here rather than by the image crate.
     pub fn read_here(&self) -> bool {
-        self.bits.is_some() || self.planar_tiles.is_some()
+        self.bits.is_some() || self.planar_tiles.is_some() || self.ycbcr
     }
 
     /// `data` as the `tiff` crate reads it right: image bits in the usual order, and a
@@ -94,7 +108,6 @@ impl Quirks {
         if let Some(tiles) = &self.planar_tiles {
             return tiles.as_ref().map_err(Clone::clone)?.decode(data, self.size, max_bytes);
         }
-        let bits = self.bits.ok_or("not a TIFF read here")?;
         let prepared = self.prepared(data);
         let mut limits = Limits::default();
         limits.decoding_buffer_size = max_bytes;
@@ -108,6 +121,13 @@ impl Quirks {
         let DecodingResult::U8(packed) = tiff.read_image().map_err(corrupt)? else {
             return Err("corrupt tiff: unexpected sample type".into());
         };
+        if self.ycbcr {
+            let rgb = packed.chunks_exact(3).flat_map(|p| ycbcr_to_rgb(p[0], p[1], p[2]));
+            return RgbImage::from_raw(width, height, rgb.collect())
+                .map(DynamicImage::ImageRgb8)
+                .ok_or_else(|| "corrupt tiff: too few samples".into());
+        }
+        let bits = self.bits.ok_or("not a TIFF read here")?;
         let samples = unpack(&packed, width as usize, height as usize, bits);
         let levels = (1u16 << bits) - 1;
         if let Some(map) = &self.palette {
@@ -197,6 +217,14 @@ impl PlanarTiles {
         }
         .ok_or_else(|| "corrupt tiff: too few samples".into())
     }
+}
+
+/// One pixel of full-range YCbCr (ITU-R BT.601, as JPEG and libtiff's defaults) as RGB.
+#[allow(clippy::cast_sign_loss)] // clamped to 0..=255 first
+fn ycbcr_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
+    let (y, cb, cr) = (f32::from(y), f32::from(cb) - 128.0, f32::from(cr) - 128.0);
+    let channel = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+    [channel(y + 1.402 * cr), channel(y - 0.344_136 * cb - 0.714_136 * cr), channel(y + 1.772 * cb)]
 }
 
 /// The samples of `bits` bits each, rows padded to whole bytes, one byte each.
