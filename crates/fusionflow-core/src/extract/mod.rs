@@ -12,6 +12,7 @@ mod office;
 mod pdf;
 mod plain;
 mod poppler_layout;
+mod uncrop;
 pub mod worker;
 
 use std::collections::BTreeMap;

@@ -10,18 +10,21 @@
 //! - it reads the page's contents only, while `pdftotext` also draws annotations and form
 //!   fields: each page's `FreeText` annotations and fields are added after its text (text
 //!   fields' values, never a password's; the chosen item of a combo box; every item of a
-//!   list).
+//!   list);
+//! - it reads only what is inside a page's crop box, `pdftotext` the whole media box:
+//!   cropped pages are widened first (`uncrop`).
 
 use poppler::prelude::AnnotExt;
 use poppler::{AnnotType, Document, FormChoiceType, FormField, FormFieldType, Page, Rectangle};
 
 use super::poppler_layout::{self, CharBox};
+use super::uncrop;
 
 use super::Extracted;
 
 /// Extracts the text of every page of `data`.
 pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
-    let bytes = glib::Bytes::from_owned(data);
+    let bytes = glib::Bytes::from_owned(uncrop::uncropped(data));
     let document = Document::from_bytes(&bytes, None).map_err(|e| {
         if e.matches(poppler::Error::Encrypted) {
             "encrypted PDF (a password is needed)".to_owned()
