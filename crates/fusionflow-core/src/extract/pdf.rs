@@ -41,8 +41,7 @@ pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
     let mut text = String::new();
     for index in 0..pages {
         if let Some(page) = document.page(index) {
-            let mut area = whole_page();
-            if let Some(page_text) = page.text_for_area(&mut area) {
+            if let Some((page_text, mut area)) = page_text(&page) {
                 let boxes = poppler_layout::char_boxes(&page, &mut area);
                 text.push_str(&spaced(page_text.as_str(), &boxes));
             }
@@ -63,16 +62,38 @@ pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
     Ok(Extracted { text, pages: u32::try_from(pages).ok(), encoding: None })
 }
 
-/// An area holding any page. Poppler's text call selects the page's box; its text page
-/// holds somewhat more (characters at and past the edges), which `pdftotext` reads too.
-fn whole_page() -> Rectangle {
+/// The page's text, and the area it was selected over. Poppler's selection reads a
+/// right-to-left block from its top right corner: selected the usual way (top left to
+/// bottom right) it loses lines of such blocks (`ArabicCIDTrueType.pdf`: two of four),
+/// selected the other way it loses left-to-right text. A page with right-to-left words
+/// is selected both ways, and the one that holds more of the page's text is kept.
+fn page_text(page: &Page) -> Option<(glib::GString, Rectangle)> {
+    let mut area = whole_page(false);
+    let text = page.text_for_area(&mut area)?;
+    // Poppler embeds each right-to-left word in U+202B ... U+202C.
+    if text.contains('\u{202b}') {
+        let mut back = whole_page(true);
+        let ink = |t: &str| t.chars().filter(|c| !c.is_whitespace()).count();
+        if let Some(other) = page.text_for_area(&mut back).filter(|t| ink(t) > ink(&text)) {
+            return Some((other, back));
+        }
+    }
+    Some((text, area))
+}
+
+/// An area holding any page, from its top left corner to its bottom right, or from its
+/// top right to its bottom left (`right_to_left`). Poppler's text call selects the page's
+/// box; its text page holds somewhat more (characters at and past the edges), which
+/// `pdftotext` reads too.
+fn whole_page(right_to_left: bool) -> Rectangle {
     let mut area = Rectangle::new();
     // 200 inches either way of the origin: the largest page PDF allows, wherever it is.
-    let reach = 14_400.0;
-    area.set_x1(-reach);
-    area.set_y1(-reach);
-    area.set_x2(2.0 * reach);
-    area.set_y2(2.0 * reach);
+    let (near, far) = (-14_400.0, 28_800.0);
+    let (left, right) = if right_to_left { (far, near) } else { (near, far) };
+    area.set_x1(left);
+    area.set_y1(near);
+    area.set_x2(right);
+    area.set_y2(far);
     area
 }
 
