@@ -7,11 +7,13 @@
 //! a hostile file costs an entry in `errors`, not the run. With `isolate`
 //! off, parsing happens on the run's threads with only panics caught.
 
+mod flatten;
 mod html;
 mod office;
 mod pdf;
 mod plain;
 mod poppler_layout;
+mod rewrite;
 mod uncrop;
 pub mod worker;
 

@@ -7,24 +7,24 @@
 //!   two characters of a line are apart by more than a fifth of the font's size with
 //!   nothing between them, a newline where the next character is on another line (the
 //!   boxes of its per-character layout);
-//! - it reads the page's contents only, while `pdftotext` also draws annotations and form
-//!   fields: each page's `FreeText` annotations and fields are added after its text (text
-//!   fields' values, never a password's; the chosen item of a combo box; every item of a
-//!   list);
-//! - it reads only what is inside a page's crop box, `pdftotext` the whole media box:
-//!   cropped pages are widened first (`uncrop`).
+//! - it loses lines of right-to-left blocks: such pages are selected both ways;
+//! - it reads only what is inside a page's crop box, `pdftotext` the whole media box,
+//!   and only the page's contents, `pdftotext` its annotations' appearances too: the file
+//!   is rewritten first (`rewrite`). Annotations that could not be drawn are read here:
+//!   `FreeText` contents and form fields, added after the page's text (text fields'
+//!   values, never a password's; the chosen item of a combo box; every item of a list).
 
 use poppler::prelude::AnnotExt;
 use poppler::{AnnotType, Document, FormChoiceType, FormField, FormFieldType, Page, Rectangle};
 
 use super::poppler_layout::{self, CharBox};
-use super::uncrop;
+use super::rewrite;
 
 use super::Extracted;
 
 /// Extracts the text of every page of `data`.
 pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
-    let bytes = glib::Bytes::from_owned(uncrop::uncropped(data));
+    let bytes = glib::Bytes::from_owned(rewrite::for_text(data));
     let document = Document::from_bytes(&bytes, None).map_err(|e| {
         if e.matches(poppler::Error::Encrypted) {
             "encrypted PDF (a password is needed)".to_owned()
