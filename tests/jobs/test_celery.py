@@ -1,6 +1,6 @@
 """Jobs on real Celery workers (separate processes) over a real Redis broker, on SQLite and
 PostgreSQL: same outputs as an in-process run, a worker killed outright, a worker told to
-stop (SIGTERM), and the queue length."""
+stop (SIGTERM), every message lost with the broker's keys, and the queue length."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import redis
 
 import fusionflow
 from fusionflow.db import Database
@@ -118,3 +119,45 @@ def test_sigterm_hands_the_running_shard_back(
         (s.index, s.status, s.lost, s.attempts) for s in final
     ]
     assert str(leaving.pid) not in (next(s for s in final if s.index == handed).worker or "")
+
+
+def test_a_job_whose_queued_messages_were_all_deleted_still_completes_exactly(
+    celery: CeleryExecutor,
+    celery_env: dict[str, str],
+    workers: Workers,
+    db: Database,
+    tmp_path: Path,
+) -> None:
+    # What a restart of a Redis that keeps nothing on disk does: every queued message, and
+    # the record of those the workers hold, gone at once.
+    root = slow_corpus(tmp_path / "slow", files=6, lines=600_000)  # about 1 s a shard
+    params = {"patterns": [SLOW_PATTERN, "ERROR"]}
+    worker = workers.start()
+    job = celery.jobs.submit("grep", [str(root)], params)
+    wait_for(lambda: running_shard_of(db, job.id, worker.pid) is not None, 60, "a shard")
+    assert celery.queue_length() > 0  # the other shards wait in the queue
+    broker = redis.Redis.from_url(celery_env["REDIS_URL"])
+    broker.flushall()
+    flushed_at = time.monotonic()
+    assert celery.queue_length() == 0
+    done = celery.jobs.wait(job.id, timeout=180)
+    assert done.status == "completed", done.error
+    # Seen idle for two janitor rounds (2 s each), then sent again; six 1 s shards.
+    assert time.monotonic() - flushed_at < 30
+    final = shards(db, job.id)
+    assert [(s.status, s.attempts, s.lost) for s in final] == [("completed", 1, 0)] * 6
+    expected = fusionflow.run("grep", [str(root)], params, tmp_path / "run")
+    same_outputs(Path(done.output_url), tmp_path / "run", ["matches.txt"])
+    summary = json.loads((Path(done.output_url) / "summary.json").read_text())
+    assert comparable(summary) == comparable(expected)
+
+
+def test_a_job_submitted_before_the_broker_lost_its_queue_is_planned(
+    celery: CeleryExecutor, celery_env: dict[str, str], workers: Workers, log_corpus: Path
+) -> None:
+    job = celery.jobs.submit("grep", [str(log_corpus)], {"patterns": ["ERROR"]})
+    redis.Redis.from_url(celery_env["REDIS_URL"]).flushall()  # its plan message gone
+    workers.start()
+    done = celery.jobs.wait(job.id, timeout=120)
+    assert done.status == "completed", done.error
+    assert done.files_done == done.files_total > 10

@@ -12,6 +12,14 @@ heartbeat stops, and the janitor thread every worker runs reschedules the shard 
 about ``FUSIONFLOW_SHARD_LOST_AFTER`` seconds (10 by default). The original message, when
 Redis finally restores it, finds the shard done and does nothing. kombu's own sweep for
 expired messages is made to run every second (its defaults wait about 100 s).
+
+The database is the truth, the queue a hint: messages lost with Redis (a restart of a
+Redis that keeps nothing on disk, a ``FLUSHALL``) are sent again. When the broker has held
+no message at all, queued or taken by a worker, for two janitor rounds in a row, one
+janitor (a short Redis lock) schedules every step the database says is due: planning of
+pending jobs, pending shards, finalize of jobs whose shards are done (``resume_all``).
+The steps are idempotent, so a message sent twice costs a no-op. The queue's binding,
+which routes messages to it and goes with the keys, is declared again every round.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 
 QUEUE = "fusionflow"
 PLAN, SHARD, FINALIZE = "fusionflow.plan", "fusionflow.shard", "fusionflow.finalize"
+RECONCILE_LOCK = "fusionflow:reconcile"
 
 
 def make_app(settings: Settings) -> Celery:
@@ -73,6 +82,27 @@ class CeleryDispatcher:
 
     def finalize(self, job_id: str) -> None:
         self.app.send_task(FINALIZE, args=[job_id], queue=QUEUE)
+
+
+def broker_is_idle(app: Celery) -> bool:
+    """No message waits in the queue or is held by a worker (taken, or due later)."""
+    with app.connection_for_read() as connection:
+        channel = connection.default_channel
+        waiting = int(channel.client.llen(QUEUE)) + int(channel.client.hlen(channel.unacked_key))
+    return waiting == 0
+
+
+def declare_queue(app: Celery) -> None:
+    """Bind the queue (again): after a Redis restart messages would go nowhere."""
+    with app.connection_for_write() as connection:
+        app.amqp.queues[QUEUE].bind(connection.default_channel).declare()
+
+
+def reconcile_lock(app: Celery, holder: str, seconds: float) -> bool:
+    """Whether this janitor reconciles this round: one does, the others skip."""
+    with app.connection_for_write() as connection:
+        client = connection.default_channel.client
+        return bool(client.set(RECONCILE_LOCK, holder, nx=True, px=int(seconds * 1000)))
 
 
 def queue_length(app: Celery) -> int:
@@ -120,10 +150,16 @@ class _WorkerState:
             return self._runner
 
     def janitor(self, interval: float = 2.0) -> None:
+        idle_rounds = 0
         while not self.stopping.wait(interval):
             try:
                 self.runner.reap_lost_shards()
                 queue_length(self.app)
+                declare_queue(self.app)
+                # Two rounds: a message is briefly in neither place while a worker takes it.
+                idle_rounds = idle_rounds + 1 if broker_is_idle(self.app) else 0
+                if idle_rounds >= 2 and reconcile_lock(self.app, self.runner.worker, interval):
+                    self.runner.resume_all()
             except Exception:  # keep sweeping through a DB or broker restart
                 log.exception("janitor round failed")
 

@@ -449,7 +449,8 @@ class JobRunner:
         return rescheduled
 
     def resume_all(self) -> None:
-        """After a restart of an in-process executor: schedule what was in its queue."""
+        """Schedule every step the database says is due: after a restart of an in-process
+        executor (what was in its queue), or when the broker lost its messages."""
         with self.db.session() as session:
             jobs = session.scalars(
                 select(Job).where(Job.status.in_((JobStatus.PENDING, JobStatus.RUNNING)))
