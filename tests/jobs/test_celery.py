@@ -11,6 +11,7 @@ import signal
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -18,11 +19,26 @@ import redis
 import fusionflow
 from fusionflow.db import Database
 from fusionflow.executors.celery import CeleryExecutor
+from fusionflow.jobs import JobInfo
 from tests.jobs.helpers import SLOW_PATTERN, comparable, same_outputs, slow_corpus
 from tests.jobs.workers import Workers, running_shard_of, shards, wait_for
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
+
+
+def slow_grep(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """Six files, one a shard, about 1 s each: time to act while shards run and wait."""
+    root = slow_corpus(tmp_path / "slow", files=6, lines=600_000)
+    return root, {"patterns": [SLOW_PATTERN, "ERROR"]}
+
+
+def assert_same_as_a_run(done: JobInfo, root: Path, params: dict[str, Any], tmp_path: Path) -> None:
+    """The job's outputs are those of ``fusionflow run`` on the same inputs."""
+    expected = fusionflow.run("grep", [str(root)], params, tmp_path / "run")
+    same_outputs(Path(done.output_url), tmp_path / "run", ["matches.txt"])
+    summary = json.loads((Path(done.output_url) / "summary.json").read_text())
+    assert comparable(summary) == comparable(expected)
 
 
 def test_queue_length_counts_waiting_tasks(celery: CeleryExecutor, logs: Path) -> None:
@@ -43,10 +59,7 @@ def test_celery_jobs_give_the_same_outputs_as_in_process_runs(
     done = celery.jobs.wait(job.id, timeout=120)
     assert done.status == "completed", done.error
     assert done.shards_total == done.files_total > 10  # one file a shard
-    expected = fusionflow.run("grep", [str(log_corpus)], grep_params, tmp_path / "run")
-    same_outputs(Path(done.output_url), tmp_path / "run", ["matches.txt"])
-    summary = json.loads((Path(done.output_url) / "summary.json").read_text())
-    assert comparable(summary) == comparable(expected)
+    assert_same_as_a_run(done, log_corpus, grep_params, tmp_path)
 
     # Each worker exports its own job metrics; together they count every shard once.
     shard_counts = []
@@ -64,8 +77,7 @@ def test_celery_jobs_give_the_same_outputs_as_in_process_runs(
 def test_a_killed_worker_loses_nothing_and_doubles_nothing(
     celery: CeleryExecutor, workers: Workers, db: Database, tmp_path: Path
 ) -> None:
-    root = slow_corpus(tmp_path / "slow", files=6, lines=600_000)  # about 1 s a shard
-    params = {"patterns": [SLOW_PATTERN, "ERROR"]}
+    root, params = slow_grep(tmp_path)
     victim = workers.start()
     job = celery.jobs.submit("grep", [str(root)], params)
     wait_for(lambda: running_shard_of(db, job.id, victim.pid) is not None, 60, "a shard")
@@ -92,10 +104,7 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(
     assert (lost.lost, lost.attempts) == (1, 2)
     assert all((s.lost, s.attempts) == (0, 1) for s in final if s.index != lost_index)
     assert done.files_done == done.files_total == 6
-    expected = fusionflow.run("grep", [str(root)], params, tmp_path / "run")
-    same_outputs(Path(done.output_url), tmp_path / "run", ["matches.txt"])
-    summary = json.loads((Path(done.output_url) / "summary.json").read_text())
-    assert comparable(summary) == comparable(expected)
+    assert_same_as_a_run(done, root, params, tmp_path)
 
 
 def test_sigterm_hands_the_running_shard_back(
@@ -130,8 +139,7 @@ def test_a_job_whose_queued_messages_were_all_deleted_still_completes_exactly(
 ) -> None:
     # What a restart of a Redis that keeps nothing on disk does: every queued message, and
     # the record of those the workers hold, gone at once.
-    root = slow_corpus(tmp_path / "slow", files=6, lines=600_000)  # about 1 s a shard
-    params = {"patterns": [SLOW_PATTERN, "ERROR"]}
+    root, params = slow_grep(tmp_path)
     worker = workers.start()
     job = celery.jobs.submit("grep", [str(root)], params)
     wait_for(lambda: running_shard_of(db, job.id, worker.pid) is not None, 60, "a shard")
@@ -146,10 +154,7 @@ def test_a_job_whose_queued_messages_were_all_deleted_still_completes_exactly(
     assert time.monotonic() - flushed_at < 30
     final = shards(db, job.id)
     assert [(s.status, s.attempts, s.lost) for s in final] == [("completed", 1, 0)] * 6
-    expected = fusionflow.run("grep", [str(root)], params, tmp_path / "run")
-    same_outputs(Path(done.output_url), tmp_path / "run", ["matches.txt"])
-    summary = json.loads((Path(done.output_url) / "summary.json").read_text())
-    assert comparable(summary) == comparable(expected)
+    assert_same_as_a_run(done, root, params, tmp_path)
 
 
 def test_a_job_submitted_before_the_broker_lost_its_queue_is_planned(
