@@ -117,6 +117,7 @@ def settings(
         database_url=database_url,
         shard_files=2,
         shard_lost_after_s=3.0,
+        max_attempts=3,
         retry_backoff_s=0.05,
     )
     get_settings.cache_clear()

@@ -57,66 +57,89 @@ def _as_postgres_user() -> tuple[list[str], int | None, int | None]:
     return ["runuser", "-u", "postgres", "--"], user.pw_uid, user.pw_gid
 
 
-@contextlib.contextmanager
-def postgres_server(user: str = "postgres", password: str | None = None) -> Iterator[str]:
-    """A fresh cluster; yields the admin URL (``postgresql://postgres@127.0.0.1:port``).
+class PostgresServer:
+    """A fresh cluster on a free port, which a test may stop and start again (same port,
+    same data): ``url`` is the admin URL (``postgresql://postgres@127.0.0.1:port``).
 
     With ``password``, connections over TCP must give it (SCRAM), as on a real server."""
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    initdb = require(
-        "PostgreSQL's initdb",
-        str(candidates[-1]) if candidates else shutil.which("initdb"),
-        "apt-get install postgresql",
-    )
-    bin_dir = Path(initdb).parent
-    prefix, uid, gid = _as_postgres_user()
-    root = Path(tempfile.mkdtemp(prefix="fusionflow-pg-"))
-    if uid is not None:
-        os.chown(root, uid, gid)  # type: ignore[arg-type]
-    data = root / "data"
-    auth = ["--auth=trust"]
-    if password is not None:
-        secret = root / "password"
-        secret.write_text(password)
+
+    def __init__(self, user: str = "postgres", password: str | None = None) -> None:
+        candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        initdb = require(
+            "PostgreSQL's initdb",
+            str(candidates[-1]) if candidates else shutil.which("initdb"),
+            "apt-get install postgresql",
+        )
+        self._bin = Path(initdb).parent
+        self._prefix, uid, gid = _as_postgres_user()
+        self.root = Path(tempfile.mkdtemp(prefix="fusionflow-pg-"))
         if uid is not None:
-            os.chown(secret, uid, gid)  # type: ignore[arg-type]
-        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={secret}"]
-    subprocess.run(
-        [*prefix, initdb, "-D", data, "-U", user, *auth, "-E", "UTF8", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *prefix,
-            bin_dir / "postgres",
-            "-D",
-            data,
-            "-p",
-            str(port),
-            "-k",
-            root,
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "max_connections=200",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    credentials = user if password is None else f"{user}:{password}"
-    url = f"postgresql://{credentials}@127.0.0.1:{port}/postgres"
+            os.chown(self.root, uid, gid)  # type: ignore[arg-type]
+        self._data = self.root / "data"
+        auth = ["--auth=trust"]
+        if password is not None:
+            secret = self.root / "password"
+            secret.write_text(password)
+            if uid is not None:
+                os.chown(secret, uid, gid)  # type: ignore[arg-type]
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={secret}"]
+        subprocess.run(
+            [*self._prefix, initdb, "-D", self._data, "-U", user, *auth, "-E", "UTF8", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        self.port = free_port()
+        credentials = user if password is None else f"{user}:{password}"
+        self.url = f"postgresql://{credentials}@127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [
+                *self._prefix,
+                self._bin / "postgres",
+                "-D",
+                self._data,
+                "-p",
+                str(self.port),
+                "-k",
+                self.root,
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, process=self._process)
+        _wait_until_accepting(f"{self.url}/postgres")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Shut down (``fast``: sessions cut off, clean) with pg_ctl, which signals the
+        server itself rather than the ``runuser`` in front of it."""
+        if self._process is not None and self._process.poll() is None:
+            pg_ctl = [*self._prefix, self._bin / "pg_ctl", "-D", self._data]
+            subprocess.run([*pg_ctl, "stop", "-m", mode, "-w"], check=True, capture_output=True)
+            self._process.wait(30)
+        self._process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_server(user: str = "postgres", password: str | None = None) -> Iterator[str]:
+    """A fresh cluster for one block; yields its admin URL (see ``PostgresServer``)."""
+    server = PostgresServer(user, password)
     try:
-        wait_for_port(port, process=server)
-        _wait_until_accepting(url)
-        yield url.removesuffix("/postgres")
+        server.start()
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(30)
-        shutil.rmtree(root, ignore_errors=True)
+        server.close()
 
 
 def _wait_until_accepting(url: str, timeout: float = 30.0) -> None:
@@ -134,35 +157,56 @@ def _wait_until_accepting(url: str, timeout: float = 30.0) -> None:
             time.sleep(0.05)
 
 
+class RedisServer:
+    """A fresh Redis keeping nothing on disk, on a free port, which a test may stop and
+    start again on that port (empty, as such a Redis comes back). ``url`` leaves out the
+    password, if one is required."""
+
+    def __init__(self, password: str | None = None) -> None:
+        self._binary = require(
+            "redis-server", shutil.which("redis-server"), "apt-get install redis-server"
+        )
+        self._auth = ["--requirepass", password] if password is not None else []
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self._binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                *self._auth,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, process=self.process)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+        self.process = None
+
+
 @contextlib.contextmanager
 def redis_server(password: str | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A fresh Redis keeping nothing on disk; yields its URL (without the password, if
-    one is required) and process."""
-    binary = require("redis-server", shutil.which("redis-server"), "apt-get install redis-server")
-    port = free_port()
-    auth = ["--requirepass", password] if password is not None else []
-    server = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            *auth,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """A fresh Redis for one block; yields its URL and process (see ``RedisServer``)."""
+    server = RedisServer(password)
     try:
-        wait_for_port(port, process=server)
-        yield f"redis://127.0.0.1:{port}/0", server
+        server.start()
+        assert server.process is not None
+        yield server.url, server.process
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
 
 
 # GitHub's CI gives the tests PostgreSQL and Redis as service containers (ci.yml); elsewhere,
@@ -220,7 +264,8 @@ def s3_server() -> Iterator[str]:
 
 class FaultyProxy:
     """An HTTP proxy in front of a server that answers 503 instead of forwarding
-    whenever ``should_fail(method, path)`` says so: storage trouble on demand."""
+    whenever ``should_fail(method, path)`` says so, and waits ``delay_s`` before each
+    answer: storage trouble on demand."""
 
     def __init__(self, target: str, should_fail: Callable[[str, str], bool]) -> None:
         import http.client
@@ -231,6 +276,7 @@ class FaultyProxy:
         parsed = urlparse(target)
         host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
         self.failures = 0
+        self.delay_s = 0.0
 
         proxy = self
 
@@ -243,6 +289,7 @@ class FaultyProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                time.sleep(proxy.delay_s)
                 if should_fail(self.command, self.path):
                     proxy.failures += 1
                     error = b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>"

@@ -78,9 +78,13 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(
         6 * 3600, ge=60, validation_alias="FUSIONFLOW_VISIBILITY_TIMEOUT"
     )
-    # Transient failures of a shard are retried this many times.
-    max_attempts: int = Field(3, ge=1, validation_alias="FUSIONFLOW_MAX_ATTEMPTS")
+    # Transient failures (storage, database, broker out of reach) are tried this many times
+    # in all, waiting from retry_backoff_s, doubled each time, up to retry_backoff_max_s
+    # (retry.py): 90 s of an outage waited out with the defaults, and a step goes on
+    # at most 15 s after its service is back.
+    max_attempts: int = Field(10, ge=1, validation_alias="FUSIONFLOW_MAX_ATTEMPTS")
     retry_backoff_s: float = Field(1.0, ge=0, validation_alias="FUSIONFLOW_RETRY_BACKOFF")
+    retry_backoff_max_s: float = Field(15.0, ge=0, validation_alias="FUSIONFLOW_RETRY_BACKOFF_MAX")
 
     # The largest sizes a job may ask for in its parameters, which bound the memory, disk
     # and time one file may take; larger values are refused at submit, and defaults above

@@ -33,6 +33,7 @@ from fusionflow.config import Settings
 from fusionflow.db import Database, Delivery, DeliveryStatus, Job, Notification, utcnow
 from fusionflow.errors import one_line
 from fusionflow.observability import DELIVERIES
+from fusionflow.retry import log_round_failure
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +188,8 @@ class Deliverer:
                 self._record(delivery_id, channel, error=one_line(e))
             else:
                 self._record(delivery_id, channel, error=None)
-        except Exception:  # recording failed (DB restarting): the lease makes it due again
-            log.exception("recording delivery %s failed", delivery_id)
+        except Exception as e:  # noqa: BLE001 (recording failed: the lease makes it due again)
+            log_round_failure(log, f"recording delivery {delivery_id}", e)
         finally:
             self._free.release()
 
@@ -398,6 +399,6 @@ class Notifier:
         while not self._stop.wait(self._interval):
             try:
                 self.deliverer.send_due(wait=False)
-            except Exception:  # the notifier must outlive a failed round (DB restarting)
-                log.exception("sending notifications failed")
+            except Exception as e:  # noqa: BLE001 (the notifier outlives a failed round)
+                log_round_failure(log, "sending notifications", e)
         self.deliverer.close()

@@ -35,6 +35,7 @@ from fusionflow.db import Database
 from fusionflow.delivery import Notifier
 from fusionflow.jobs import JobRunner, JobService
 from fusionflow.observability import QUEUE_LENGTH
+from fusionflow.retry import log_round_failure
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,8 @@ class _WorkerState:
                 idle_rounds = idle_rounds + 1 if broker_is_idle(self.app) else 0
                 if idle_rounds >= 2 and reconcile_lock(self.app, self.runner.worker, interval):
                     self.runner.resume_all()
-            except Exception:  # keep sweeping through a DB or broker restart
-                log.exception("janitor round failed")
+            except Exception as e:  # noqa: BLE001 (sweeping on through a DB or broker restart)
+                log_round_failure(log, "janitor round", e)
 
 
 def _register_tasks(app: Celery, settings: Settings) -> None:

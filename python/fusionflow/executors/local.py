@@ -17,6 +17,7 @@ from fusionflow.config import Settings
 from fusionflow.db import Database
 from fusionflow.delivery import Notifier
 from fusionflow.jobs import JobRunner, JobService
+from fusionflow.retry import log_round_failure
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ class LocalExecutor:
         while not self._closing.wait(interval):
             try:
                 self.runner.reap_lost_shards()
-            except Exception:  # the janitor must outlive a failed round (DB restarting)
-                log.exception("reaping lost shards failed")
+            except Exception as e:  # noqa: BLE001 (the janitor outlives a failed round)
+                log_round_failure(log, "reaping lost shards", e)
 
     def close(self, wait: bool = True) -> None:
         """Stop: running shards are handed back (rescheduled at the next start)."""

@@ -4,8 +4,8 @@
 ``JobRunner`` holds the steps executors run (plan, run_shard, finalize) and recovery.
 """
 
+from fusionflow.errors import TransientError
 from fusionflow.jobs.dispatch import Dispatcher
-from fusionflow.jobs.errors import TransientError
 from fusionflow.jobs.runner import JobRunner
 from fusionflow.jobs.service import ArtifactNotFound, JobConflict, JobNotFound, JobService
 from fusionflow.jobs.views import ArtifactInfo, JobInfo, JobPage, JobQuery

@@ -186,7 +186,7 @@ def serve() -> None:
 
     from fusionflow import _core, pipelines, storage
     from fusionflow.errors import one_line
-    from fusionflow.jobs.errors import is_transient
+    from fusionflow.retry import is_transient
 
     storage.configure(request.settings)
     progress = _core.Progress()

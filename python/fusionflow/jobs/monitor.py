@@ -61,6 +61,7 @@ class ShardMonitor:
 
     def _run(self) -> None:
         next_beat = time.monotonic() + self._interval
+        unreachable = False
         # A local flag is checked often; the database only every interval.
         while not self._done.wait(0.05):
             if self._should_stop():
@@ -71,8 +72,13 @@ class ShardMonitor:
             try:
                 if not self._beat():
                     self._progress.cancel()
+                if unreachable:
+                    log.warning("shard %s: progress recorded again", self._shard_id)
+                unreachable = False
             except SQLAlchemyError as e:  # the shard goes on; its completion retries the DB
-                log.warning("shard %s: progress update failed: %s", self._shard_id, e)
+                if not unreachable:  # once an outage, not twice a second
+                    log.warning("shard %s: progress update failed: %s", self._shard_id, e)
+                unreachable = True
 
     def _beat(self) -> bool:
         """Record progress; False when the shard should stop."""

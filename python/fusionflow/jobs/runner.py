@@ -27,10 +27,10 @@ from fusionflow.db import Artifact, Database, Job, JobStatus, Shard, ShardStatus
 from fusionflow.errors import Cancelled, one_line
 from fusionflow.jobs import isolated, planning, report
 from fusionflow.jobs.dispatch import Dispatcher
-from fusionflow.jobs.errors import is_transient
 from fusionflow.jobs.monitor import ShardMonitor
 from fusionflow.jobs.transitions import finish_job, refresh_progress, update_own_shard
 from fusionflow.observability import BYTES_PROCESSED, SHARD_DURATION, SHARD_RETRIES
+from fusionflow.retry import backoff_s, is_transient, patiently
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,11 @@ class JobRunner:
         self.dispatcher = dispatcher
         self.should_stop = should_stop
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        # When the reaper last read the database (a runner starts as if it just had: one
+        # made during an outage waits like the others), and before when it reschedules
+        # nothing.
+        self._last_reap = time.monotonic()
+        self._reap_from = 0.0
         storage.configure(settings)
 
     def _worker_id(self) -> str:
@@ -150,52 +155,82 @@ class JobRunner:
     def _retrying(self, step: str, job_id: str, work: Callable[[str], None]) -> None:
         """Run a job-level step; transient failures (storage, database) are tried again
         with backoff, and after the last attempt the job fails saying why."""
-        for attempt in range(1, self.settings.max_attempts + 1):
-            try:
-                work(job_id)
-                return
-            except Exception as e:
-                if not is_transient(e):
-                    raise
-                if attempt == self.settings.max_attempts:
-                    error = f"{step}: {one_line(e)} (after {attempt} attempts)"
-                    with self.db.session() as session:
-                        finish_job(session, job_id, JobStatus.FAILED, error=error)
-                    return
-                log.warning("job %s: %s failed, trying again: %s", job_id, step, one_line(e))
-                time.sleep(self.settings.retry_backoff_s * 2 ** (attempt - 1))
+        try:
+            patiently(self.settings, f"job {job_id}: {step}", lambda: work(job_id))
+        except Exception as e:
+            if not is_transient(e):
+                raise
+            error = f"{step}: {one_line(e)} (after {self.settings.max_attempts} attempts)"
+            self._patiently(
+                f"job {job_id}: recording the failure",
+                lambda: self._fail_job(job_id, error),
+            )
+
+    def _fail_job(self, job_id: str, error: str) -> None:
+        with self.db.session() as session:
+            finish_job(session, job_id, JobStatus.FAILED, error=error)
+
+    def _patiently(self, what: str, work: Callable[[], Any]) -> Any:
+        """A database write that must not be lost to a short outage: tried through it."""
+        return patiently(self.settings, what, work)
 
     # -- shards ----------------------------------------------------------------------
 
     def run_shard(self, job_id: str, index: int) -> None:
         """Run one shard unless it is done, owned by a live worker, or its job is over."""
         worker = self._worker_id()
-        claim = self._claim(job_id, index, worker)
+        what = f"job {job_id} shard {index}"
+        claim = self._patiently(f"{what}: claim", lambda: self._claim(job_id, index, worker))
         if claim is None:
             return
         part_url = work_url(self.settings, job_id, index)
         progress = isolated.ChildProgress() if claim.lost else _core.Progress()
         started = time.monotonic()
-        try:
-            with (
-                ShardMonitor(
-                    self.db, job_id, claim.shard_id, worker, progress, should_stop=self.should_stop
-                ),
-                storage.writable_dir(part_url) as part,
-            ):
-                if isinstance(progress, isolated.ChildProgress):
-                    summary = self._run_isolated(claim, part, progress)
-                else:
-                    pipeline = pipelines.get(claim.pipeline)
-                    params = pipeline.validate(claim.params, self.settings)
-                    summary = pipeline.run_shard(claim.files, params, part, progress, claim.inputs)
-        except Cancelled:
-            self._after_cancel(job_id, index, claim.shard_id, worker)
-            return
-        except Exception as e:  # noqa: BLE001 (recorded; the job decides what next)
-            self._after_failure(job_id, index, claim, worker, e)
-            return
-        duration = time.monotonic() - started
+        # The heartbeat goes on until the outcome is recorded: a completion that waits out
+        # a database outage is not taken for a worker lost.
+        with ShardMonitor(
+            self.db, job_id, claim.shard_id, worker, progress, should_stop=self.should_stop
+        ):
+            try:
+                with storage.writable_dir(part_url) as part:
+                    if isinstance(progress, isolated.ChildProgress):
+                        summary = self._run_isolated(claim, part, progress)
+                    else:
+                        pipeline = pipelines.get(claim.pipeline)
+                        params = pipeline.validate(claim.params, self.settings)
+                        summary = pipeline.run_shard(
+                            claim.files, params, part, progress, claim.inputs
+                        )
+            except Cancelled:
+                self._after_cancel(job_id, index, claim.shard_id, worker)
+                return
+            except Exception as e:  # noqa: BLE001 (recorded; the job decides what next)
+                self._after_failure(job_id, index, claim, worker, e)
+                return
+            duration = time.monotonic() - started
+            recorded = self._patiently(
+                f"{what}: recording its completion",
+                lambda: self._complete(job_id, claim, worker, part_url, summary, duration),
+            )
+        if recorded is None:
+            return  # handed to another worker meanwhile; its run counts
+        remaining, shard_bytes = recorded
+        SHARD_DURATION.labels(claim.pipeline).observe(duration)
+        BYTES_PROCESSED.labels(claim.pipeline).inc(shard_bytes or 0)
+        if remaining is None:
+            self.dispatcher.finalize(job_id)
+
+    def _complete(
+        self,
+        job_id: str,
+        claim: _Claim,
+        worker: str,
+        part_url: str,
+        summary: dict[str, Any],
+        duration: float,
+    ) -> tuple[int | None, int | None] | None:
+        """Record the shard done; None if it is no longer this worker's. Else whether
+        any shard of the job remains, and the shard's bytes."""
         with self.db.session() as session:
             done = session.execute(
                 update_own_shard(claim.shard_id, worker).values(
@@ -210,7 +245,7 @@ class JobRunner:
                 )
             )
             if done.rowcount != 1:  # type: ignore[attr-defined]
-                return  # handed to another worker meanwhile; its run counts
+                return None
             refresh_progress(session, job_id)
             remaining = session.scalar(
                 select(Shard.id)
@@ -218,10 +253,7 @@ class JobRunner:
                 .limit(1)
             )
             shard_bytes = session.scalar(select(Shard.bytes).where(Shard.id == claim.shard_id))
-        SHARD_DURATION.labels(claim.pipeline).observe(duration)
-        BYTES_PROCESSED.labels(claim.pipeline).inc(shard_bytes or 0)
-        if remaining is None:
-            self.dispatcher.finalize(job_id)
+        return remaining, shard_bytes
 
     def _run_isolated(
         self, claim: _Claim, part: Path, progress: isolated.ChildProgress
@@ -267,7 +299,7 @@ class JobRunner:
                 ShardStatus.RUNNING,
             ):
                 return None
-            if shard.status == ShardStatus.RUNNING:
+            if shard.status == ShardStatus.RUNNING and shard.worker != worker:
                 heartbeat = shard.heartbeat_at
                 if heartbeat is not None and heartbeat > lost_before:
                     return None  # a live worker has it: this is a duplicate delivery
@@ -301,13 +333,17 @@ class JobRunner:
         shutting down — then the shard goes back to the queue, neither lost nor doubled."""
         if not self.should_stop():
             return
-        with self.db.session() as session:
-            handed_back = session.execute(
-                update_own_shard(shard_id, worker).values(
-                    status=ShardStatus.PENDING, worker=None, attempts=Shard.attempts - 1
+
+        def hand_back() -> bool:
+            with self.db.session() as session:
+                handed_back = session.execute(
+                    update_own_shard(shard_id, worker).values(
+                        status=ShardStatus.PENDING, worker=None, attempts=Shard.attempts - 1
+                    )
                 )
-            )
-        if handed_back.rowcount == 1:  # type: ignore[attr-defined]
+            return handed_back.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+        if self._patiently(f"job {job_id} shard {index}: handing it back", hand_back):
             self.dispatcher.run_shard(job_id, index)
 
     def _after_failure(
@@ -315,24 +351,33 @@ class JobRunner:
     ) -> None:
         message = f"shard {index}: {one_line(error)}"
         retry = is_transient(error) and claim.attempt < self.settings.max_attempts
-        if not retry and is_transient(error):
+        delay = backoff_s(self.settings, claim.attempt)
+        if retry:  # kept on the pending shard: the attempts show while it waits
+            message += (
+                f" (attempt {claim.attempt} of {self.settings.max_attempts}; "
+                f"trying again in {delay:g} s)"
+            )
+        elif is_transient(error):
             message += f" (after {claim.attempt} attempts)"
         log.warning("job %s %s", job_id, message)
-        with self.db.session() as session:
-            mine = session.execute(
-                update_own_shard(claim.shard_id, worker).values(
-                    status=ShardStatus.PENDING if retry else ShardStatus.FAILED,
-                    worker=None,
-                    error=message,
+
+        def record() -> bool:
+            with self.db.session() as session:
+                mine = session.execute(
+                    update_own_shard(claim.shard_id, worker).values(
+                        status=ShardStatus.PENDING if retry else ShardStatus.FAILED,
+                        worker=None,
+                        error=message,
+                    )
                 )
-            )
-            if mine.rowcount != 1:  # type: ignore[attr-defined]
-                return
-            if not retry:
-                finish_job(session, job_id, JobStatus.FAILED, error=message)
-        if retry:
+                if mine.rowcount != 1:  # type: ignore[attr-defined]
+                    return False
+                if not retry:
+                    finish_job(session, job_id, JobStatus.FAILED, error=message)
+            return True
+
+        if self._patiently(f"job {job_id} shard {index}: recording its failure", record) and retry:
             SHARD_RETRIES.labels(claim.pipeline, "error").inc()
-            delay = self.settings.retry_backoff_s * 2 ** (claim.attempt - 1)
             self.dispatcher.run_shard(job_id, index, delay=delay)
 
     # -- finalize --------------------------------------------------------------------
@@ -416,8 +461,12 @@ class JobRunner:
 
     def reap_lost_shards(self) -> int:
         """Schedule again every running shard whose heartbeat stopped: its worker died
-        (killed, out of memory, host gone). Returns how many were rescheduled."""
-        lost_before = utcnow() - timedelta(seconds=self.settings.shard_lost_after_s)
+        (killed, out of memory, host gone). Returns how many were rescheduled.
+
+        After the database was out of reach for longer than a heartbeat may be late, every
+        heartbeat is late: live workers get that long to write theirs before any counts."""
+        lost_after = self.settings.shard_lost_after_s
+        lost_before = utcnow() - timedelta(seconds=lost_after)
         with self.db.session() as session:
             stale = session.execute(
                 select(Shard.id, Shard.job_id, Shard.index, Shard.heartbeat_at, Job.pipeline)
@@ -428,6 +477,12 @@ class JobRunner:
                     Shard.heartbeat_at < lost_before,
                 )
             ).all()
+        now = time.monotonic()
+        if now - self._last_reap > lost_after:
+            self._reap_from = now + lost_after
+        self._last_reap = now
+        if now < self._reap_from:
+            return 0
         rescheduled = 0
         for shard_id, job_id, index, heartbeat, pipeline in stale:
             with self.db.session() as session:
