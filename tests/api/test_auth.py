@@ -14,10 +14,12 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from fusionflow.api import create_app
-from fusionflow.api.security import FailureBudget, LoginThrottle, signing_key
+from fusionflow.api.security import signing_key
+from fusionflow.api.throttle import FailureBudget, LoginThrottle
 from fusionflow.config import Settings
 from fusionflow.errors import InvalidParameter
 from tests.api.conftest import ADMIN_PASSWORD, PASSWORD, add_user, login
+from tests.servers import redis_server
 
 ME = "/api/v1/me"
 
@@ -261,6 +263,26 @@ def test_the_throttle_keeps_small_keys_for_any_name() -> None:
     for i in range(1000):
         small.spend(i, now=0)
     assert len(small._buckets) == 100
+
+
+def test_throttles_on_one_redis_count_together() -> None:
+    with redis_server() as (url, server):
+        one, two = (LoginThrottle(5, 60, 20, redis_url=url) for _ in range(2))
+        for throttle in (one, two, one, two, one):
+            throttle.failed("eve", "10.0.0.1")
+        # On Redis's clock: one more try per 12 s, whichever process asks.
+        assert one.wait("eve", "10.0.0.1") == pytest.approx(12, abs=0.5)
+        assert two.wait("eve", "10.0.0.1") == pytest.approx(12, abs=0.5)
+        assert two.wait("eve", "10.0.0.2") == 0
+        two.succeeded("eve", "10.0.0.1")
+        assert one.wait("eve", "10.0.0.1") == 0
+        server.terminate()
+        server.wait(10)
+        # Redis gone: each process counts alone, and still counts.
+        for _ in range(5):
+            one.failed("ada", "10.0.0.1")
+        assert one.wait("ada", "10.0.0.1") == pytest.approx(12, abs=0.5)
+        assert two.wait("ada", "10.0.0.1") == 0
 
 
 def test_simultaneous_correct_logins_all_succeed(client: TestClient, admin: dict[str, str]) -> None:

@@ -11,10 +11,7 @@ import os
 import signal
 import ssl
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,6 +21,7 @@ from sqlalchemy import select
 from fusionflow.config import Settings
 from fusionflow.db import Database, Shard
 from tests.api.conftest import ADMIN_PASSWORD
+from tests.api.processes import FUSIONFLOW, base_env, serve
 from tests.jobs.helpers import SLOW_PATTERN, slow_corpus
 from tests.servers import WebhookReceiver, a_redis, free_port, wait_for_port
 
@@ -31,38 +29,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "logs"
-FUSIONFLOW = Path(sys.executable).with_name("fusionflow")
-
-
-@contextmanager
-def serve(env: dict[str, str], logs: Path, *args: str) -> Iterator[str]:
-    """`fusionflow serve` on a free port; yields its base URL, stops it with SIGTERM."""
-    port = free_port()
-    with (logs / f"serve-{port}.log").open("wb") as log:
-        server = subprocess.Popen(
-            [FUSIONFLOW, "serve", "--port", str(port), *args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port, process=server, timeout=60)
-        scheme = "https" if "--ssl-certfile" in args else "http"
-        yield f"{scheme}://127.0.0.1:{port}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
-        # A clean stop (uvicorn then re-raises the signal, so the exit status is -15).
-        assert "Application shutdown complete" in (logs / f"serve-{port}.log").read_text()
-
-
-def base_env(data_dir: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/root"),
-        "FUSIONFLOW_DATA_DIR": str(data_dir),
-        "FUSIONFLOW_ADMIN_PASSWORD": ADMIN_PASSWORD,
-    }
 
 
 def grep_story(

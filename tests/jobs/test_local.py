@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +19,7 @@ from sqlalchemy import select, update
 import fusionflow
 from fusionflow import pipelines
 from fusionflow.config import Settings
-from fusionflow.db import Artifact, Database, Job, Notification, Shard, User, utcnow
+from fusionflow.db import Artifact, Database, Job, Notification, Shard, User, migrate, utcnow
 from fusionflow.errors import InvalidParameter
 from fusionflow.executors import LocalExecutor
 from fusionflow.jobs import JobRunner, TransientError
@@ -449,3 +451,25 @@ def test_extract_job_matches_an_in_process_run(executor: LocalExecutor, tmp_path
     done = executor.jobs.wait(in_process.id, timeout=60)
     assert done.status == "completed", done.error
     assert json.loads((local_path(done.output_url) / "summary.json").read_text())["isolated"]
+
+
+def test_a_second_process_on_one_sqlite_database_is_told(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = f"sqlite:///{tmp_path / 'data' / 'fusionflow.db'}"  # the embedded default
+    settings = Settings(data_dir=tmp_path / "data", database_url=database)
+    migrate.upgrade(settings.database)
+    db = Database(settings.database)
+    first = LocalExecutor(db, settings).start()
+    with caplog.at_level(logging.WARNING, logger="fusionflow.executors.local"):
+        second = LocalExecutor(db, settings).start()  # as a second `fusionflow serve` would
+    second.close()
+    first.close()
+    (warning,) = [r.getMessage() for r in caplog.records if "already run" in r.getMessage()]
+    assert f"already run in process {os.getpid()}" in warning
+    assert "set DATABASE_URL to PostgreSQL" in warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fusionflow.executors.local"):
+        LocalExecutor(db, settings).start().close()  # the first has let go
+    assert not [r for r in caplog.records if "already run" in r.getMessage()]
+    db.dispose()

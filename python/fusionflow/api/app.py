@@ -18,8 +18,10 @@ from fusionflow.api.limits import BodyLimit
 from fusionflow.api.metrics import RequestMetrics
 from fusionflow.api.routes import auth, health, jobs, notifications, pipelines, uploads, users
 from fusionflow.api.schemas import Problem
-from fusionflow.api.security import AccessTokens, LoginThrottle, signing_key
+from fusionflow.api.security import AccessTokens, signing_key
 from fusionflow.api.services import API_PREFIX, Services
+from fusionflow.api.throttle import LoginThrottle
+from fusionflow.api.watch import JobWatch
 from fusionflow.config import Settings, get_settings
 from fusionflow.errors import InvalidParameter, TransientError, one_line
 from fusionflow.executors import open_executor
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 # JSON bodies are small; a larger one is refused (413) before it is read into memory.
 # Uploads stream, and have their own limit per file (FUSIONFLOW_UPLOAD_MAX_BYTES).
 MAX_BODY_BYTES = 16 << 20
+
+# How often the jobs that event streams follow are read (once for all the streams).
+EVENTS_POLL_S = 0.5
 
 # Domain errors → HTTP statuses. Subclasses come first: the most specific class wins.
 _STATUS: list[tuple[type[Exception], int]] = [
@@ -126,7 +131,9 @@ def running_services(settings: Settings) -> Iterator[Services]:
                 settings.login_max_failures,
                 settings.login_window_s,
                 settings.login_name_max_failures,
+                redis_url=settings.broker,
             ),
+            watch=JobWatch(jobs, EVENTS_POLL_S),
         )
 
 

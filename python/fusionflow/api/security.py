@@ -1,4 +1,4 @@
-"""Access tokens and login throttling.
+"""Access tokens.
 
 Logins get a short-lived JWT (HS256, signed with ``FUSIONFLOW_SECRET_KEY``, or a key
 generated once into the data dir). Scripts may use long-lived API tokens instead
@@ -8,14 +8,9 @@ generated once into the data dir). Scripts may use long-lived API tokens instead
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import tempfile
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -131,74 +126,3 @@ def _identity(claims: dict[str, Any]) -> tuple[int, int, int]:
 def incarnation(created_at: datetime) -> int:
     """A user's creation time in microseconds: tells apart users who shared an id."""
     return int(created_at.timestamp() * 1_000_000)
-
-
-class FailureBudget:
-    """Failures allowed per key: ``burst`` at first, then one more each ``window_s / burst``
-    seconds (a token bucket that only failures drain). Being over it delays the next attempt
-    by one refill at most: a slow-down, never a lockout. The table keeps the ``max_keys``
-    keys touched last, so a spray of keys costs bounded memory."""
-
-    def __init__(self, burst: int, window_s: float, max_keys: int = 100_000) -> None:
-        self.burst = burst
-        self.rate = burst / window_s
-        self.max_keys = max_keys
-        self._buckets: OrderedDict[Hashable, tuple[float, float]] = OrderedDict()
-
-    def wait(self, key: Hashable, now: float) -> float:
-        """Seconds until an attempt for ``key`` may run (0: now)."""
-        tokens = self._tokens(key, now)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-
-    def spend(self, key: Hashable, now: float) -> None:
-        self._buckets[key] = (self._tokens(key, now) - 1, now)
-        self._buckets.move_to_end(key)
-        while len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)
-
-    def forget(self, key: Hashable) -> None:
-        self._buckets.pop(key, None)
-
-    def _tokens(self, key: Hashable, now: float) -> float:
-        tokens, since = self._buckets.get(key, (float(self.burst), now))
-        return min(float(self.burst), tokens + (now - since) * self.rate)
-
-
-class LoginThrottle:
-    """Failed logins, counted per (user name, client) and, more loosely, per user name:
-    ``max_failures`` per client and name in ``window_s`` (a guesser at one address), and
-    ``name_max_failures`` per name from anywhere (guessers at many). Only failures count;
-    a check in progress does not. Past a budget the name can still be tried, at the budget's
-    refill rate, so nobody can lock its owner out. Names are kept as 16-byte digests.
-    Per process: with several API processes the limits apply to each."""
-
-    def __init__(self, max_failures: int, window_s: float, name_max_failures: int) -> None:
-        self._per_client = FailureBudget(max_failures, window_s)
-        self._per_name = FailureBudget(name_max_failures, window_s)
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _keys(username: str, client: str) -> tuple[bytes, tuple[bytes, str]]:
-        name = hashlib.blake2b(username.casefold().encode(), digest_size=16).digest()
-        return name, (name, client[:64])
-
-    def wait(self, username: str, client: str, now: float | None = None) -> float:
-        """Seconds until this client may try this name again (0: now)."""
-        name, pair = self._keys(username, client)
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            return max(self._per_client.wait(pair, now), self._per_name.wait(name, now))
-
-    def failed(self, username: str, client: str, now: float | None = None) -> None:
-        name, pair = self._keys(username, client)
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            self._per_client.spend(pair, now)
-            self._per_name.spend(name, now)
-
-    def succeeded(self, username: str, client: str) -> None:
-        """The password was right: this client's failures for the name are forgotten
-        (not the name's: others' guesses still count)."""
-        _, pair = self._keys(username, client)
-        with self._lock:
-            self._per_client.forget(pair)

@@ -10,7 +10,9 @@ from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from fusionflow.accounts import TOKEN_PREFIX, Accounts, UserInfo
-from fusionflow.api.security import AccessTokens, LoginThrottle, incarnation
+from fusionflow.api.security import AccessTokens, incarnation
+from fusionflow.api.throttle import LoginThrottle
+from fusionflow.api.watch import JobWatch
 from fusionflow.config import Settings
 from fusionflow.db import Database
 from fusionflow.jobs import JobService
@@ -28,6 +30,7 @@ class Services:
     uploads: Uploads
     tokens: AccessTokens
     throttle: LoginThrottle
+    watch: JobWatch
 
 
 async def get_services(request: Request) -> Services:

@@ -4,14 +4,25 @@ Shards run one at a time by default (``FUSIONFLOW_LOCAL_CONCURRENCY``): each alr
 uses every core through the Rust core's thread pool. Jobs that a crash left pending
 or running are scheduled again at start, and shards whose heartbeat stopped are
 rescheduled by a janitor thread.
+
+One process runs a database's jobs this way. A second one on the same SQLite file (a
+second ``fusionflow serve``) finds the first's lock and says so: both would run the same
+jobs, and SQLite serves one host. Several API processes want PostgreSQL and ``REDIS_URL``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy.engine import make_url
 
 from fusionflow.config import Settings
 from fusionflow.db import Database
@@ -39,9 +50,11 @@ class LocalExecutor:
             target=self._reap, args=(janitor_interval,), name="fusionflow-janitor", daemon=True
         )
         self._notifier = Notifier(db, settings, self._closing, settings.notify_interval_s)
+        self._lock: IO[str] | None = None
 
     def start(self) -> LocalExecutor:
         """Resume unfinished jobs; start the janitor and the notifier (e-mail, webhooks)."""
+        self._lock = _claim_sqlite(self.runner.db.url)
         self.runner.resume_all()
         self._janitor.start()
         self._notifier.start()
@@ -88,6 +101,37 @@ class LocalExecutor:
         self._control.shutdown(wait=wait, cancel_futures=True)
         if wait and self._janitor.is_alive():
             self._janitor.join()
+        if self._lock is not None:
+            self._lock.close()  # and with it the lock
+
+
+def _claim_sqlite(url: str) -> IO[str] | None:
+    """Hold ``<database>.executor`` locked while this process runs the database's jobs;
+    warn if another process holds it already. None for databases other than SQLite
+    files."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(f"{parsed.database}.executor")
+    lock = path.open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        log.warning(
+            "jobs on %s already run in process %s: with two processes both run them; one "
+            "process serves a SQLite database (for several, set DATABASE_URL to PostgreSQL "
+            "and REDIS_URL)",
+            parsed.database,
+            holder,
+        )
+        return lock
+    with contextlib.suppress(OSError):
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+    return lock
 
 
 def _log_failure(future: Future[None]) -> None:

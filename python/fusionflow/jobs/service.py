@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -123,6 +123,12 @@ class JobService:
     def get(self, job_id: str, *, visible_to: int | None = None) -> JobInfo:
         with self.db.reading() as session:
             return JobInfo.of(_load(session, job_id, visible_to))
+
+    def get_many(self, job_ids: Collection[str]) -> dict[str, JobInfo]:
+        """Those of these jobs that exist, in one query (for watchers of many jobs)."""
+        with self.db.reading() as session:
+            found = session.scalars(select(Job).where(Job.id.in_(list(job_ids)))).all()
+            return {job.id: JobInfo.of(job) for job in found}
 
     def summary(self, job_id: str, *, visible_to: int | None = None) -> dict[str, Any] | None:
         with self.db.reading() as session:

@@ -6,7 +6,6 @@ admins see and manage all. Nothing here processes data: executors do.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -29,7 +28,7 @@ from fusionflow.api.services import (
     ServicesDep,
     visible_to,
 )
-from fusionflow.jobs import ArtifactInfo, ArtifactNotFound, JobInfo, JobNotFound, JobPage, JobQuery
+from fusionflow.jobs import ArtifactInfo, ArtifactNotFound, JobInfo, JobPage, JobQuery
 from fusionflow.jobs.views import InputsPreview, SortKey
 
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
@@ -37,8 +36,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
 # How long a download link works.
 LINK_TTL_S = 600
 
-# How often an event stream looks at the job, and how long it may stay silent.
-EVENTS_POLL_S = 0.5
+# How long an event stream may stay silent (how often it looks: api/watch.py's interval).
 KEEPALIVE_S = 15.0
 
 
@@ -121,34 +119,34 @@ async def job_events(
     scope = visible_to(user)
     first = await run_in_threadpool(services.jobs.get, job_id, visible_to=scope)
     return StreamingResponse(
-        _events(services, job_id, scope, first, request),
+        _events(services, job_id, first, request),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _events(
-    services: Services, job_id: str, scope: int | None, info: JobInfo, request: Request
+    services: Services, job_id: str, info: JobInfo, request: Request
 ) -> AsyncIterator[str]:
     last_status, last_progress = None, None
     last_sent = time.monotonic()
-    while True:
-        progress = (info.progress, info.files_done, info.bytes_done, info.shards_done)
-        if info.status != last_status or progress != last_progress:
-            kind = "status" if info.status != last_status else "progress"
-            yield f"event: {kind}\ndata: {info.model_dump_json()}\n\n"
-            last_status, last_progress, last_sent = info.status, progress, time.monotonic()
-        elif time.monotonic() - last_sent > KEEPALIVE_S:
-            yield ": keep-alive\n\n"
-            last_sent = time.monotonic()
-        if info.finished or await request.is_disconnected():
-            return
-        await asyncio.sleep(EVENTS_POLL_S)
-        try:
-            info = await run_in_threadpool(services.jobs.get, job_id, visible_to=scope)
-        except JobNotFound:
-            yield f"event: deleted\ndata: {json.dumps({'id': job_id})}\n\n"
-            return
+    async with services.watch.watching(job_id):
+        while True:
+            progress = (info.progress, info.files_done, info.bytes_done, info.shards_done)
+            if info.status != last_status or progress != last_progress:
+                kind = "status" if info.status != last_status else "progress"
+                yield f"event: {kind}\ndata: {info.model_dump_json()}\n\n"
+                last_status, last_progress, last_sent = info.status, progress, time.monotonic()
+            elif time.monotonic() - last_sent > KEEPALIVE_S:
+                yield ": keep-alive\n\n"
+                last_sent = time.monotonic()
+            if info.finished or await request.is_disconnected():
+                return
+            latest = await services.watch.next(job_id, info, timeout_s=KEEPALIVE_S)
+            if latest is None:
+                yield f"event: deleted\ndata: {json.dumps({'id': job_id})}\n\n"
+                return
+            info = latest
 
 
 @router.post("/{job_id}/cancel", response_model=JobInfo)
