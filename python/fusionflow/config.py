@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     notify_backoff_s: float = Field(5.0, ge=0, validation_alias="FUSIONFLOW_NOTIFY_BACKOFF")
     # How often each executor looks for deliveries that are due.
     notify_interval_s: float = Field(2.0, gt=0, validation_alias="FUSIONFLOW_NOTIFY_INTERVAL")
+    # On SIGTERM, `serve` answers not ready and ends event streams, and serves on this
+    # long before it stops (api/server.py).
+    shutdown_drain_s: float = Field(2.0, ge=0, validation_alias="FUSIONFLOW_SHUTDOWN_DRAIN")
     # Webhooks to loopback, private and link-local addresses are refused unless allowed
     # (a user could otherwise make the server call its own network).
     webhook_allow_private: bool = Field(False, validation_alias="FUSIONFLOW_WEBHOOK_ALLOW_PRIVATE")

@@ -3,7 +3,8 @@ dependencies that authenticate the caller."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
@@ -31,6 +32,8 @@ class Services:
     tokens: AccessTokens
     throttle: LoginThrottle
     watch: JobWatch
+    # Set when the process begins to shut down (api/server.py): not ready, streams end.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 async def get_services(request: Request) -> Services:

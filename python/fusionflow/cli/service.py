@@ -117,10 +117,8 @@ def serve(
 
     Jobs run in this process unless REDIS_URL is set: then on `fusionflow worker`s.
     """
-    import uvicorn
-
     from fusionflow.accounts import Accounts
-    from fusionflow.api import create_app
+    from fusionflow.api import create_app, server
     from fusionflow.api.app import ensure_first_admin
     from fusionflow.config import get_settings
     from fusionflow.db import Database, migrate
@@ -150,8 +148,9 @@ def serve(
             preexec_fn=_die_with_parent,
         )
     try:
-        uvicorn.run(
+        server.run(
             create_app(settings),
+            settings.shutdown_drain_s,
             host=bind,
             port=port or settings.port,
             ssl_certfile=certfile,

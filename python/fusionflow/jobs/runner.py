@@ -78,9 +78,10 @@ class JobRunner:
         self.should_stop = should_stop
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         # When the reaper last read the database (a runner starts as if it just had: one
-        # made during an outage waits like the others), and before when it reschedules
-        # nothing.
+        # made during an outage waits like the others), whether a read failed since, and
+        # before when it reschedules nothing.
         self._last_reap = time.monotonic()
+        self._cut_off = False
         self._reap_from = 0.0
         storage.configure(settings)
 
@@ -467,20 +468,24 @@ class JobRunner:
         heartbeat is late: live workers get that long to write theirs before any counts."""
         lost_after = self.settings.shard_lost_after_s
         lost_before = utcnow() - timedelta(seconds=lost_after)
-        with self.db.session() as session:
-            stale = session.execute(
-                select(Shard.id, Shard.job_id, Shard.index, Shard.heartbeat_at, Job.pipeline)
-                .join(Job)
-                .where(
-                    Job.status == JobStatus.RUNNING,
-                    Shard.status == ShardStatus.RUNNING,
-                    Shard.heartbeat_at < lost_before,
-                )
-            ).all()
+        try:
+            with self.db.session() as session:
+                stale = session.execute(
+                    select(Shard.id, Shard.job_id, Shard.index, Shard.heartbeat_at, Job.pipeline)
+                    .join(Job)
+                    .where(
+                        Job.status == JobStatus.RUNNING,
+                        Shard.status == ShardStatus.RUNNING,
+                        Shard.heartbeat_at < lost_before,
+                    )
+                ).all()
+        except Exception:
+            self._cut_off = True
+            raise
         now = time.monotonic()
-        if now - self._last_reap > lost_after:
+        if self._cut_off and now - self._last_reap > lost_after:
             self._reap_from = now + lost_after
-        self._last_reap = now
+        self._last_reap, self._cut_off = now, False
         if now < self._reap_from:
             return 0
         rescheduled = 0

@@ -25,10 +25,13 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 def readyz(services: ServicesDep) -> Response:
-    """The database, the broker (with Celery) and storage answer: 200, else 503."""
+    """The database, the broker (with Celery) and storage answer, and the process is not
+    shutting down: 200, else 503."""
     checks = {"database": _check(_database, services), "storage": _check(_storage, services)}
     if services.settings.redis_url:
         checks["broker"] = _check(_broker, services)
+    if services.stopping.is_set():
+        checks["shutdown"] = Check(ok=False, error="shutting down")
     ready = all(c.ok for c in checks.values())
     body = Readiness(ready=ready, checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -140,8 +140,8 @@ async def _events(
             elif time.monotonic() - last_sent > KEEPALIVE_S:
                 yield ": keep-alive\n\n"
                 last_sent = time.monotonic()
-            if info.finished or await request.is_disconnected():
-                return
+            if info.finished or services.stopping.is_set() or await request.is_disconnected():
+                return  # at shutdown: the client reconnects, to another process if any
             latest = await services.watch.next(job_id, info, timeout_s=KEEPALIVE_S)
             if latest is None:
                 yield f"event: deleted\ndata: {json.dumps({'id': job_id})}\n\n"
