@@ -262,6 +262,77 @@ def s3_server() -> Iterator[str]:
         server.wait(30)
 
 
+class NginxServer:
+    """nginx (Debian's) on a free loopback port, running ``site``, an http-context file
+    such as deploy/nginx/fusionflow.conf, with the file's one upstream server line made
+    one line per port of ``upstreams`` and its port this server's. Its access log says
+    which upstreams each request went to (``upstreams_tried``); its files are in ``root``."""
+
+    def __init__(self, site: Path, upstreams: list[int], root: Path) -> None:
+        import re
+
+        found = shutil.which("nginx") or next(
+            (str(p) for p in [Path("/usr/sbin/nginx")] if p.exists()), None
+        )
+        self._binary = require("nginx", found, "apt-get install nginx")
+        self.port = free_port()
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        text, servers = re.subn(
+            r"(?m)^(\s*)server api:8000([^;]*);$",
+            lambda m: "\n".join(f"{m[1]}server 127.0.0.1:{port}{m[2]};" for port in upstreams),
+            site.read_text(),
+        )
+        text, listens = re.subn(r"listen 8080;", f"listen 127.0.0.1:{self.port};", text)
+        assert (servers, listens) == (1, 1), "the site's upstream or listen line moved"
+        (self.root / "site.conf").write_text(text)
+        temp = " ".join(
+            f"{kind}_temp_path {self.root / kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        (self.root / "nginx.conf").write_text(
+            # As root, workers would run as nobody, who may not enter the test's folders.
+            ("user root;\n" if os.geteuid() == 0 else "")
+            + f"daemon off;\nworker_processes 1;\npid {self.root / 'nginx.pid'};\n"
+            + f"error_log {self.root / 'error.log'} notice;\n"
+            + "events { worker_connections 4096; }\n"
+            + "http {\n"
+            + "  log_format tried '$status $request_method $uri $upstream_addr';\n"
+            + f"  access_log {self.root / 'access.log'} tried;\n"
+            + f"  {temp}\n"
+            + f"  include {self.root / 'site.conf'};\n"
+            + "}\n"
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> NginxServer:
+        self._process = subprocess.Popen(
+            [
+                self._binary,
+                "-p",
+                str(self.root),
+                "-e",
+                str(self.root / "error.log"),
+                "-c",
+                str(self.root / "nginx.conf"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, process=self._process)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._process is not None
+        self._process.terminate()
+        self._process.wait(30)
+
+    def upstreams_tried(self) -> list[list[str]]:
+        """Per request logged so far, the upstream addresses nginx tried, in order."""
+        lines = (self.root / "access.log").read_text().splitlines()
+        return [line.split(" ", 3)[3].split(", ") for line in lines if line.count(" ") >= 3]
+
+
 class FaultyProxy:
     """An HTTP proxy in front of a server that answers 503 instead of forwarding
     whenever ``should_fail(method, path)`` says so, and waits ``delay_s`` before each

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import sqlite3
@@ -23,9 +24,12 @@ T = TypeVar("T")
 
 
 def is_transient(error: BaseException) -> bool:
-    """Storage timeouts and server errors, a database or broker out of reach: yes.
+    """Storage timeouts and server errors, a database or broker out of reach, a full
+    disk (other work frees space as it ends; another worker may have some): yes.
     Bad parameters, missing inputs and bugs fail at once: retrying changes nothing."""
     if isinstance(error, TransientError | ConnectionError | TimeoutError | socket.timeout):
+        return True
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     if isinstance(error, PoolTimeout):  # every connection busy: a moment's wait
         return True

@@ -34,6 +34,8 @@ _USER = re.compile(r"[0-9]{1,18}")
 MAX_DEPTH = 16
 # A half-written upload untouched this long belongs to a request that is gone.
 STALE_PARTIAL_S = 3600.0
+# The temp folders where uploads to S3 arrive before they are sent.
+SCRATCH_PREFIX = "fusionflow-upload-"
 
 
 class UploadItem(BaseModel):
@@ -124,9 +126,7 @@ class UploadBatch:
         self.items: list[UploadItem] = []
         self._names: set[str] = set()
         self._s3 = storage.is_s3(self.url)
-        self._scratch = (
-            tempfile.TemporaryDirectory(prefix="fusionflow-upload-") if self._s3 else None
-        )
+        self._scratch = tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) if self._s3 else None
         self._file: IO[bytes] | None = None
         self._path: Path | None = None  # where the bytes go while they arrive
         self._name = ""
@@ -232,15 +232,18 @@ class Uploads:
         return items
 
     def remove_stale_partials(self, older_than_s: float = STALE_PARTIAL_S) -> int:
-        """Remove the half-written files of uploads cut off by a crash (local storage; on S3
-        they were scratch files, never in storage). Only files idle for ``older_than_s``:
-        another API process may be writing a fresh one. Returns how many."""
+        """Remove the half-written files of uploads cut off by a crash: hidden partials in
+        local storage; for S3, the scratch files in this machine's temp folder (never in
+        storage). Only files idle for ``older_than_s``: another API process may be
+        writing a fresh one. Returns how many."""
         if storage.is_s3(self.settings.storage):
-            return 0
-        root = storage.local_path(storage.uploads_url(self.settings))
+            partials = Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*/*")
+        else:
+            root = storage.local_path(storage.uploads_url(self.settings))
+            partials = root.glob("*/*/**/.*.partial")
         cutoff = time.time() - older_than_s
         removed = 0
-        for partial in root.glob("*/*/**/.*.partial"):
+        for partial in partials:
             with contextlib.suppress(FileNotFoundError):
                 if partial.stat().st_mtime < cutoff:
                     partial.unlink()

@@ -16,11 +16,10 @@ from tests.servers import free_port, wait_for_port
 FUSIONFLOW = Path(sys.executable).with_name("fusionflow")
 
 
-@contextmanager
-def serve(env: dict[str, str], logs: Path, *args: str) -> Iterator[str]:
-    """`fusionflow serve` on a free port; yields its base URL, stops it with SIGTERM."""
-    port = free_port()
-    with (logs / f"serve-{port}.log").open("wb") as log:
+def launch(env: dict[str, str], logs: Path, port: int, *args: str) -> subprocess.Popen[bytes]:
+    """`fusionflow serve` on ``port``, listening when this returns; its output goes to
+    ``logs/serve-<port>.log`` (appended: a port may serve again after a restart)."""
+    with (logs / f"serve-{port}.log").open("ab") as log:
         server = subprocess.Popen(
             [FUSIONFLOW, "serve", "--port", str(port), *args],
             env=env,
@@ -29,6 +28,19 @@ def serve(env: dict[str, str], logs: Path, *args: str) -> Iterator[str]:
         )
     try:
         wait_for_port(port, process=server, timeout=60)
+    except BaseException:
+        server.kill()
+        server.wait(30)
+        raise
+    return server
+
+
+@contextmanager
+def serve(env: dict[str, str], logs: Path, *args: str) -> Iterator[str]:
+    """`fusionflow serve` on a free port; yields its base URL, stops it with SIGTERM."""
+    port = free_port()
+    server = launch(env, logs, port, *args)
+    try:
         scheme = "https" if "--ssl-certfile" in args else "http"
         yield f"{scheme}://127.0.0.1:{port}"
     finally:

@@ -14,12 +14,14 @@ from sqlalchemy import inspect, text
 from fusionflow.config import Settings
 from fusionflow.db import Base, Database, migrate
 
+HEAD = "0005"  # the newest migration
+
 
 def test_migrations_match_the_models(db: Database) -> None:
     with db.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
-    assert migrate.current(db.url) == "0004"
+    assert migrate.current(db.url) == HEAD
 
 
 def test_upgrade_is_idempotent(db: Database) -> None:
@@ -54,7 +56,7 @@ def test_cli_db_upgrade(settings: Settings, tmp_path: Path) -> None:
         [script, "db", "upgrade"], capture_output=True, text=True, env=env, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("database at revision 0004: ")
+    assert result.stdout.startswith(f"database at revision {HEAD}: ")
     assert "Traceback" not in result.stderr
 
 
@@ -74,7 +76,7 @@ def test_concurrent_upgrades_do_not_collide(database_url: str) -> None:
     for process in processes:
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
-    assert migrate.current(database_url) == "0004"
+    assert migrate.current(database_url) == HEAD
 
 
 def test_a_new_sqlite_database_is_private_to_its_owner(tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ class Stack:
     storage: FaultyProxy  # what the workers reach S3 through
     storage_down: list[bool]  # [True]: it answers 503 to everything
     report: Callable[..., None]
+    job_id: str = ""  # the job ``running_job`` started
 
     def start_workers(self, count: int = 2, **env: str) -> None:
         self.workers.env = {**self.env, **env}
@@ -104,7 +105,7 @@ class Stack:
     def running_job(self, corpus: Path) -> str:
         """Workers started, and a job on ``corpus`` with two of its shards done."""
         self.start_workers()
-        job = self.submit([str(corpus)])
+        job = self.job_id = self.submit([str(corpus)])
         self.wait_until(lambda: self.shards_done(job) >= 2, 60, "two shards done")
         return job
 

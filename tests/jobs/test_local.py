@@ -22,7 +22,7 @@ from fusionflow.config import Settings
 from fusionflow.db import Artifact, Database, Job, Notification, Shard, User, migrate, utcnow
 from fusionflow.errors import InvalidParameter
 from fusionflow.executors import LocalExecutor
-from fusionflow.jobs import JobRunner, TransientError
+from fusionflow.jobs import JobInfo, JobRunner, JobService, TransientError
 from fusionflow.jobs.runner import MAX_LOST
 from fusionflow.pipelines import grep as grep_pipeline
 from tests.jobs.helpers import SLOW_PATTERN, comparable, same_outputs, slow_corpus
@@ -251,7 +251,6 @@ class Recorder:
 def test_redelivered_steps_count_once(db: Database, settings: Settings, logs: Path) -> None:
     recorder = Recorder()
     runner = JobRunner(db, settings, recorder)
-    from fusionflow.jobs import JobService
 
     owner = make_user(db)
     info = JobService(db, settings, recorder).submit(
@@ -278,15 +277,20 @@ def test_redelivered_steps_count_once(db: Database, settings: Settings, logs: Pa
     assert (local_path(info.output_url) / "matches.txt").read_text().count("\n") == 2
 
 
-def test_a_lost_shard_is_rescheduled_and_a_poison_shard_fails_the_job(
-    db: Database, settings: Settings, logs: Path
-) -> None:
-    from fusionflow.jobs import JobService
+def _planned(db: Database, settings: Settings, logs: Path) -> tuple[Recorder, JobRunner, JobInfo]:
+    """A job planned by a runner whose dispatcher only records."""
 
     recorder = Recorder()
     runner = JobRunner(db, settings, recorder)
     info = JobService(db, settings, recorder).submit("grep", [str(logs)], {"patterns": ["x"]})
     runner.plan(info.id)
+    return recorder, runner, info
+
+
+def test_a_lost_shard_is_rescheduled_and_a_poison_shard_fails_the_job(
+    db: Database, settings: Settings, logs: Path
+) -> None:
+    recorder, runner, info = _planned(db, settings, logs)
 
     def worker_dies_mid_shard() -> None:
         with db.session() as session:
@@ -299,12 +303,12 @@ def test_a_lost_shard_is_rescheduled_and_a_poison_shard_fails_the_job(
             )
 
     worker_dies_mid_shard()
-    assert runner.reap_lost_shards() == 1
-    assert runner.reap_lost_shards() == 0  # once
+    assert runner.reap_lost() == 1
+    assert runner.reap_lost() == 0  # once
     assert recorder.calls[-1] == ("shard", info.id, "0")
     for _ in range(MAX_LOST - 1):
         worker_dies_mid_shard()
-        runner.reap_lost_shards()
+        runner.reap_lost()
     runner.run_shard(info.id, 0)  # the last loss it is allowed: not run again
     job = JobService(db, settings, recorder).get(info.id)
     assert job.status == "failed"
@@ -313,10 +317,38 @@ def test_a_lost_shard_is_rescheduled_and_a_poison_shard_fails_the_job(
     assert str(logs / "b.log") in job.error
 
 
+def test_a_finalize_lost_with_its_worker_is_sent_again(
+    db: Database, settings: Settings, logs: Path
+) -> None:
+    recorder, runner, info = _planned(db, settings, logs)
+    runner.run_shard(info.id, 0)
+    assert recorder.calls.count(("finalize", info.id)) == 1
+    # Its finalizer died mid-way: the claim is there, the heartbeat stopped.
+    with db.session() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == info.id)
+            .values(finalizer="gone:1:1", heartbeat_at=utcnow().replace(year=2020))
+        )
+    assert runner.reap_lost() == 1
+    assert runner.reap_lost() == 0  # once
+    assert recorder.calls.count(("finalize", info.id)) == 2
+    # A finalize alive (beating) is left alone.
+    with db.session() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == info.id)
+            .values(finalizer="alive:1:1", heartbeat_at=utcnow())
+        )
+    assert runner.reap_lost() == 0
+    runner.finalize(info.id)  # the one sent again takes the claim over and completes
+    assert JobService(db, settings, recorder).get(info.id).status == "completed"
+    assert runner.reap_lost() == 0  # a finished job is no finalizer's
+
+
 def test_jobs_left_by_a_crash_are_resumed_at_start(
     db: Database, settings: Settings, logs: Path
 ) -> None:
-    from fusionflow.jobs import JobService
 
     # Submitted while no executor ran (the process died before planning).
     info = JobService(db, settings, Recorder()).submit("grep", [str(logs)], {"patterns": ["E"]})

@@ -336,6 +336,11 @@ pub fn run(request: &GrepRequest, progress: &Progress) -> Result<GrepSummary> {
     let mut out = BufWriter::with_capacity(1 << 20, file);
 
     let outcome = grep.search_all(&listing.files, request, &pool, progress, &mut out);
+    // A failed write is the output's (a full disk), not the input's being written.
+    let outcome = outcome.map_err(|e| match e {
+        Error::Io { source, .. } => Error::io(&partial_path, source),
+        other => other,
+    });
     let outcome = outcome.and_then(|summary| {
         out.flush().map_err(|e| Error::io(&partial_path, e))?;
         fs::rename(&partial_path, &final_path).map_err(|e| Error::io(&final_path, e))?;

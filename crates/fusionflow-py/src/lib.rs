@@ -48,6 +48,17 @@ pub(crate) fn to_py(err: &Error) -> PyErr {
         )),
         Error::Cancelled => Cancelled::new_err("the run was cancelled"),
         Error::Transient { message } => TransientError::new_err(message.clone()),
+        // As Python's own OSError, errno kept: Python tells a full disk (worth
+        // retrying) from the rest.
+        Error::Io { path, source } => match source.raw_os_error() {
+            Some(code) => {
+                let message = source.to_string();
+                let strerror =
+                    message.strip_suffix(&format!(" (os error {code})")).unwrap_or(&message);
+                PyOSError::new_err((code, strerror.to_owned(), path.clone().into_os_string()))
+            }
+            None => PyOSError::new_err(err.to_string()),
+        },
         _ => PyOSError::new_err(err.to_string()),
     }
 }

@@ -144,6 +144,10 @@ class Job(Base):
     summary: Mapped[dict[str, Any] | None] = mapped_column(Json)
     # Per-job notification override (email, webhook, min duration).
     notify: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The worker merging the shards' results into the outputs, and its heartbeat: a
+    # finalize whose worker died is sent again (see JobRunner.reap_lost).
+    finalizer: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

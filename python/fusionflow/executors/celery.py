@@ -154,7 +154,7 @@ class _WorkerState:
         idle_rounds = 0
         while not self.stopping.wait(interval):
             try:
-                self.runner.reap_lost_shards()
+                self.runner.reap_lost()
                 queue_length(self.app)
                 declare_queue(self.app)
                 # Two rounds: a message is briefly in neither place while a worker takes it.

@@ -88,7 +88,7 @@ class LocalExecutor:
     def _reap(self, interval: float) -> None:
         while not self._closing.wait(interval):
             try:
-                self.runner.reap_lost_shards()
+                self.runner.reap_lost()
             except Exception as e:  # noqa: BLE001 (the janitor outlives a failed round)
                 log_round_failure(log, "reaping lost shards", e)
 

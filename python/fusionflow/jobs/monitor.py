@@ -1,4 +1,5 @@
-"""A running shard's link to the database: heartbeat, progress and cancellation."""
+"""A running step's link to the database: a shard's heartbeat, progress and
+cancellation; a finalize's heartbeat."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from fusionflow._core import Progress
@@ -19,34 +20,18 @@ from fusionflow.jobs.transitions import refresh_progress, update_own_shard
 log = logging.getLogger(__name__)
 
 
-class ShardMonitor:
-    """While a shard runs, a thread writes its heartbeat and progress to the database a
-    few times a second, so any process can read them, and stops the Rust run (through
-    its cancellation flag) as soon as the job is no longer running, the shard was handed
-    to another worker, or ``should_stop()`` says so (a worker shutting down)."""
+class Heartbeat:
+    """While a step runs, a thread calls ``_beat()`` every ``interval`` seconds, so any
+    process can tell the step is alive. A database out of reach is logged once an
+    outage: the step goes on, and recording its outcome is retried."""
 
-    def __init__(
-        self,
-        db: Database,
-        job_id: str,
-        shard_id: int,
-        worker: str,
-        progress: Progress | ChildProgress,
-        *,
-        interval: float = 0.5,
-        should_stop: Callable[[], bool] = lambda: False,
-    ) -> None:
-        self._db = db
-        self._job_id = job_id
-        self._shard_id = shard_id
-        self._worker = worker
-        self._progress = progress
+    def __init__(self, name: str, *, interval: float = 0.5) -> None:
+        self._name = name
         self._interval = interval
-        self._should_stop = should_stop
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"shard-{shard_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> ShardMonitor:
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 
@@ -59,29 +44,62 @@ class ShardMonitor:
         self._done.set()
         self._thread.join()
 
+    def _beat(self) -> None:
+        raise NotImplementedError
+
+    def _between(self) -> None:
+        """Called every 50 ms between beats: for checks of a local flag."""
+
     def _run(self) -> None:
         next_beat = time.monotonic() + self._interval
         unreachable = False
-        # A local flag is checked often; the database only every interval.
         while not self._done.wait(0.05):
-            if self._should_stop():
-                self._progress.cancel()
+            self._between()
             if time.monotonic() < next_beat:
                 continue
             next_beat = time.monotonic() + self._interval
             try:
-                if not self._beat():
-                    self._progress.cancel()
+                self._beat()
                 if unreachable:
-                    log.warning("shard %s: progress recorded again", self._shard_id)
+                    log.warning("%s: heartbeat recorded again", self._name)
                 unreachable = False
-            except SQLAlchemyError as e:  # the shard goes on; its completion retries the DB
+            except SQLAlchemyError as e:
                 if not unreachable:  # once an outage, not twice a second
-                    log.warning("shard %s: progress update failed: %s", self._shard_id, e)
+                    log.warning("%s: heartbeat failed: %s", self._name, e)
                 unreachable = True
 
-    def _beat(self) -> bool:
-        """Record progress; False when the shard should stop."""
+
+class ShardMonitor(Heartbeat):
+    """While a shard runs, its heartbeat and progress are written to the database a few
+    times a second, and the Rust run is stopped (through its cancellation flag) as soon
+    as the job is no longer running, the shard was handed to another worker, or
+    ``should_stop()`` says so (a worker shutting down)."""
+
+    def __init__(
+        self,
+        db: Database,
+        job_id: str,
+        shard_id: int,
+        worker: str,
+        progress: Progress | ChildProgress,
+        *,
+        interval: float = 0.5,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        super().__init__(f"shard {shard_id}", interval=interval)
+        self._db = db
+        self._job_id = job_id
+        self._shard_id = shard_id
+        self._worker = worker
+        self._progress = progress
+        self._should_stop = should_stop
+
+    def _between(self) -> None:
+        if self._should_stop():
+            self._progress.cancel()
+
+    def _beat(self) -> None:
+        """Record progress; stop the run when the shard should stop."""
         snapshot = self._progress.snapshot()
         with self._db.session() as session:
             mine = session.execute(
@@ -93,4 +111,24 @@ class ShardMonitor:
             )
             refresh_progress(session, self._job_id)
             status = session.scalar(select(Job.status).where(Job.id == self._job_id))
-        return mine.rowcount == 1 and status == JobStatus.RUNNING  # type: ignore[attr-defined]
+        if mine.rowcount != 1 or status != JobStatus.RUNNING:  # type: ignore[attr-defined]
+            self._progress.cancel()
+
+
+class FinalizeMonitor(Heartbeat):
+    """While a worker merges a job's results, the job's heartbeat (``Job.heartbeat_at``,
+    under ``Job.finalizer``) is written every interval."""
+
+    def __init__(self, db: Database, job_id: str, worker: str, *, interval: float = 0.5):
+        super().__init__(f"job {job_id} finalize", interval=interval)
+        self._db = db
+        self._job_id = job_id
+        self._worker = worker
+
+    def _beat(self) -> None:
+        with self._db.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == self._job_id, Job.finalizer == self._worker)
+                .values(heartbeat_at=utcnow())
+            )

@@ -27,7 +27,7 @@ from fusionflow.db import Artifact, Database, Job, JobStatus, Shard, ShardStatus
 from fusionflow.errors import Cancelled, one_line
 from fusionflow.jobs import isolated, planning, report
 from fusionflow.jobs.dispatch import Dispatcher
-from fusionflow.jobs.monitor import ShardMonitor
+from fusionflow.jobs.monitor import FinalizeMonitor, ShardMonitor
 from fusionflow.jobs.transitions import finish_job, refresh_progress, update_own_shard
 from fusionflow.observability import BYTES_PROCESSED, SHARD_DURATION, SHARD_RETRIES
 from fusionflow.retry import backoff_s, is_transient, patiently
@@ -389,7 +389,9 @@ class JobRunner:
         Running twice writes the same files twice (each atomically); only one run
         completes the job and records artifacts and the notification.
         """
-        self._retrying("finalize", job_id, self._finalize)
+        # Beating through the retries too: a finalize waiting out an outage is not lost.
+        with FinalizeMonitor(self.db, job_id, self._worker_id()):
+            self._retrying("finalize", job_id, self._finalize)
 
     def _finalize(self, job_id: str) -> None:
         with self.db.session() as session:
@@ -403,6 +405,9 @@ class JobRunner:
             output_url, plan, started = job.output_url, dict(job.plan), job.started_at
             part_urls = [s.result_url or "" for s in shards]
             summaries = [s.summary or {} for s in shards]
+            # Claimed, so that a worker dying here is noticed (``reap_lost``). A twin run
+            # (a message redelivered) takes the claim over: both write the same outputs.
+            job.finalizer, job.heartbeat_at = self._worker_id(), utcnow()
         try:
             with ExitStack() as stack:
                 parts = [stack.enter_context(storage.readable_dir(url)) for url in part_urls]
@@ -460,9 +465,10 @@ class JobRunner:
 
     # -- recovery --------------------------------------------------------------------
 
-    def reap_lost_shards(self) -> int:
-        """Schedule again every running shard whose heartbeat stopped: its worker died
-        (killed, out of memory, host gone). Returns how many were rescheduled.
+    def reap_lost(self) -> int:
+        """Schedule again every running shard, and every finalize, whose heartbeat
+        stopped: its worker died (killed, out of memory, host gone). Returns how many
+        were scheduled again.
 
         After the database was out of reach for longer than a heartbeat may be late, every
         heartbeat is late: live workers get that long to write theirs before any counts."""
@@ -488,7 +494,7 @@ class JobRunner:
         self._last_reap, self._cut_off = now, False
         if now < self._reap_from:
             return 0
-        rescheduled = 0
+        rescheduled = self._reap_finalizers(lost_before)
         for shard_id, job_id, index, heartbeat, pipeline in stale:
             with self.db.session() as session:
                 # Conditional on the heartbeat seen, so that two reapers reschedule once.
@@ -507,6 +513,35 @@ class JobRunner:
                 self.dispatcher.run_shard(job_id, index)
                 rescheduled += 1
         return rescheduled
+
+    def _reap_finalizers(self, lost_before: datetime) -> int:
+        """Send again the finalize of every running job whose finalizer's heartbeat
+        stopped; its outputs are written again, whole."""
+        with self.db.session() as session:
+            stale = session.execute(
+                select(Job.id, Job.heartbeat_at).where(
+                    Job.status == JobStatus.RUNNING,
+                    Job.finalizer.is_not(None),
+                    Job.heartbeat_at < lost_before,
+                )
+            ).all()
+        resent = 0
+        for job_id, heartbeat in stale:
+            with self.db.session() as session:
+                taken = session.execute(
+                    update(Job)
+                    .where(
+                        Job.id == job_id,
+                        Job.status == JobStatus.RUNNING,
+                        Job.heartbeat_at == heartbeat,
+                    )
+                    .values(finalizer=None, heartbeat_at=None)
+                )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                log.warning("job %s: finalize lost with its worker; sent again", job_id)
+                self.dispatcher.finalize(job_id)
+                resent += 1
+        return resent
 
     def resume_all(self) -> None:
         """Schedule every step the database says is due: after a restart of an in-process
