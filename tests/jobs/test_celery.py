@@ -18,7 +18,7 @@ import redis
 
 import fusionflow
 from fusionflow.db import Database
-from fusionflow.executors.celery import CeleryExecutor
+from fusionflow.executors.celery import QUEUE, CeleryExecutor
 from fusionflow.jobs import JobInfo
 from tests.jobs.helpers import SLOW_PATTERN, comparable, same_outputs, slow_corpus
 from tests.jobs.workers import Workers, running_shard_of, shards, wait_for
@@ -162,6 +162,24 @@ def test_a_job_submitted_before_the_broker_lost_its_queue_is_planned(
 ) -> None:
     job = celery.jobs.submit("grep", [str(log_corpus)], {"patterns": ["ERROR"]})
     redis.Redis.from_url(celery_env["REDIS_URL"]).flushall()  # its plan message gone
+    workers.start()
+    done = celery.jobs.wait(job.id, timeout=120)
+    assert done.status == "completed", done.error
+    assert done.files_done == done.files_total > 10
+
+
+def test_a_message_taken_by_a_worker_that_died_before_acting_is_sent_again(
+    celery: CeleryExecutor, celery_env: dict[str, str], workers: Workers, log_corpus: Path
+) -> None:
+    """What a worker killed between taking a message and acting on it leaves: the message
+    out of the queue, recorded as taken a while ago, which kombu would restore only after
+    ``visibility_timeout`` (6 h)."""
+    job = celery.jobs.submit("grep", [str(log_corpus)], {"patterns": ["ERROR"]})
+    broker = redis.Redis.from_url(celery_env["REDIS_URL"])
+    taken = broker.rpop(QUEUE)
+    assert taken is not None
+    broker.hset("unacked", "dead-worker-tag", json.dumps([json.loads(taken), "", QUEUE]))
+    broker.zadd("unacked_index", {"dead-worker-tag": time.time() - 60})
     workers.start()
     done = celery.jobs.wait(job.id, timeout=120)
     assert done.status == "completed", done.error

@@ -14,18 +14,24 @@ Redis finally restores it, finds the shard done and does nothing. kombu's own sw
 expired messages is made to run every second (its defaults wait about 100 s).
 
 The database is the truth, the queue a hint: messages lost with Redis (a restart of a
-Redis that keeps nothing on disk, a ``FLUSHALL``) are sent again. When the broker has held
-no message at all, queued or taken by a worker, for two janitor rounds in a row, one
-janitor (a short Redis lock) schedules every step the database says is due: planning of
-pending jobs, pending shards, finalize of jobs whose shards are done (``resume_all``).
-The steps are idempotent, so a message sent twice costs a no-op. The queue's binding,
-which routes messages to it and goes with the keys, is declared again every round.
+Redis that keeps nothing on disk, a ``FLUSHALL``), or taken by a worker that died before
+acting on them, are sent again. When no message has waited in the queue, and none was
+taken by a worker lately, for two janitor rounds in a row, one janitor (a short Redis
+lock) schedules every step the database says is due (``resume_all``): planning of pending
+jobs, pending shards, finalize of jobs whose shards are done and that no worker
+finalizes. "Lately" is within the longest retry delay and a heartbeat's grace: a worker
+acts on a message at once, or holds it for a retry's delay; one taken longer ago is
+running a step (under its heartbeat) or lost with its worker, whom kombu would wait for
+``visibility_timeout`` to restore. The steps are idempotent, so a message sent twice costs
+a no-op. The queue's binding, which routes messages to it and goes with the keys, is
+declared again every round.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from celery import Celery, signals
@@ -85,11 +91,16 @@ class CeleryDispatcher:
         self.app.send_task(FINALIZE, args=[job_id], queue=QUEUE)
 
 
-def broker_is_idle(app: Celery) -> bool:
-    """No message waits in the queue or is held by a worker (taken, or due later)."""
+def broker_is_idle(app: Celery, taken_within_s: float) -> bool:
+    """No message waits in the queue, and none was taken by a worker in the last
+    ``taken_within_s`` seconds (kombu's index of unacknowledged messages, by when they
+    were taken)."""
     with app.connection_for_read() as connection:
         channel = connection.default_channel
-        waiting = int(channel.client.llen(QUEUE)) + int(channel.client.hlen(channel.unacked_key))
+        client = channel.client
+        since = time.time() - taken_within_s
+        taken = int(client.zcount(channel.unacked_index_key, since, "+inf"))
+        waiting = int(client.llen(QUEUE)) + taken
     return waiting == 0
 
 
@@ -152,13 +163,14 @@ class _WorkerState:
 
     def janitor(self, interval: float = 2.0) -> None:
         idle_rounds = 0
+        lately = self.settings.retry_backoff_max_s + self.settings.shard_lost_after_s
         while not self.stopping.wait(interval):
             try:
                 self.runner.reap_lost()
                 queue_length(self.app)
                 declare_queue(self.app)
                 # Two rounds: a message is briefly in neither place while a worker takes it.
-                idle_rounds = idle_rounds + 1 if broker_is_idle(self.app) else 0
+                idle_rounds = idle_rounds + 1 if broker_is_idle(self.app, lately) else 0
                 if idle_rounds >= 2 and reconcile_lock(self.app, self.runner.worker, interval):
                     self.runner.resume_all()
             except Exception as e:  # noqa: BLE001 (sweeping on through a DB or broker restart)

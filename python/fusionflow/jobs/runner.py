@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from fusionflow import _core, pipelines, storage
 from fusionflow.config import Settings
@@ -545,16 +545,27 @@ class JobRunner:
 
     def resume_all(self) -> None:
         """Schedule every step the database says is due: after a restart of an in-process
-        executor (what was in its queue), or when the broker lost its messages."""
+        executor (what was in its queue), or when the broker lost its messages. A
+        finalize a worker has claimed is left to it (and to ``reap_lost``)."""
+        unfinished = exists().where(Shard.job_id == Job.id, Shard.status != ShardStatus.COMPLETED)
         with self.db.session() as session:
-            jobs = session.scalars(
-                select(Job).where(Job.status.in_((JobStatus.PENDING, JobStatus.RUNNING)))
+            pending = session.scalars(select(Job.id).where(Job.status == JobStatus.PENDING)).all()
+            shards = session.execute(
+                select(Shard.job_id, Shard.index)
+                .join(Job)
+                .where(Job.status == JobStatus.RUNNING, Shard.status == ShardStatus.PENDING)
             ).all()
-            for job in jobs:
-                if job.status == JobStatus.PENDING:
-                    self.dispatcher.plan(job.id)
-                else:
-                    self._dispatch_unfinished(job)
+            merging = session.scalars(
+                select(Job.id).where(
+                    Job.status == JobStatus.RUNNING, Job.finalizer.is_(None), ~unfinished
+                )
+            ).all()
+        for job_id in pending:
+            self.dispatcher.plan(job_id)
+        for job_id, index in shards:
+            self.dispatcher.run_shard(job_id, index)
+        for job_id in merging:
+            self.dispatcher.finalize(job_id)
 
 
 def _empty(directory: Path) -> None:

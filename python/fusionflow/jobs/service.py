@@ -220,6 +220,7 @@ class JobService:
             job.status = JobStatus.RUNNING if planned else JobStatus.PENDING
             job.error = None
             job.finished_at = None
+            job.finalizer = job.heartbeat_at = None  # a finalize is due afresh
             if planned:
                 job.attempts += 1
             session.execute(
