@@ -26,7 +26,7 @@ RUN scripts/setup build && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
-    --mount=type=cache,target=/src/target \
+    --mount=type=cache,target=/root/.cache/fusionflow \
     --mount=type=cache,target=/root/.cache/pip \
     make wheel
 

@@ -22,6 +22,39 @@ ROOT = Path(__file__).resolve().parents[1]
 # Celery workers as processes (tests/jobs, tests/deploy).
 pytest_plugins = ["tests.jobs.workers"]
 
+# What `-m "not slow"` (`make check`) leaves out: folders, modules and tests whose cases take
+# seconds each, as node-id prefixes. Marked here, in one place, because pytest reads
+# `pytestmark` from test modules only, never from a conftest.py. tests/test_slow_marks.py
+# fails if a test under one of these escapes the mark or a prefix matches nothing.
+SLOW = (
+    "tests/e2e/",  # a live `serve --ui` and Chromium per test
+    "tests/faults/",  # servers stopped, slowed and killed under running jobs
+    "tests/api/test_e2e.py",  # `fusionflow serve` processes, TLS, SIGTERM drains
+    "tests/api/test_replicas.py",  # two `serve` processes on PostgreSQL and Redis
+    "tests/api/test_fuzz.py",  # schemathesis over every operation
+    "tests/jobs/test_celery.py",  # Celery worker processes started, killed and restarted
+    "tests/jobs/test_quarantine.py::test_a_file_that_kills_its_worker_is_quarantined_and_the_job_completes",
+    "tests/jobs/test_quarantine.py::test_workers_dying_for_other_reasons_fail_no_job",
+    "tests/deploy/test_queue.py",  # KEDA's view of the queue with workers scaled in
+    "tests/deploy/test_compose.py::test_the_stack_runs_a_job_on_its_workers",
+    "tests/storage/test_s3.py::test_a_listing_is_read_to_the_last_page",  # 1,236 uploads
+)
+
+
+def is_slow(nodeid: str) -> bool:
+    """Whether ``nodeid`` is under one of SLOW's prefixes: a folder, a module, or a test
+    (with any of its parameters)."""
+    return any(
+        nodeid.startswith(prefix) and (prefix[-1] == "/" or nodeid[len(prefix) :][:1] in ":[")
+        for prefix in SLOW
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if is_slow(item.nodeid):
+            item.add_marker(pytest.mark.slow)
+
 
 def _load_generator():
     spec = importlib.util.spec_from_file_location("gen_logs", ROOT / "bench" / "gen_logs.py")
@@ -31,6 +64,23 @@ def _load_generator():
     sys.modules["gen_logs"] = module  # dataclasses need the module registered
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at its cheapest in this process (1 pass over 1 MiB, 1 lane): hundreds of
+    tests create users and log in, and the server's cost (64 MiB, 3 passes, 4 lanes) is the
+    bulk of their time. What the server uses is checked where it runs as its own process
+    (test_accounts.py::test_users_cli)."""
+    from argon2 import PasswordHasher
+
+    import fusionflow.accounts
+
+    with pytest.MonkeyPatch.context() as patch:
+        cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        patch.setattr(fusionflow.accounts, "_hasher", cheap)
+        patch.setattr(fusionflow.accounts, "_DUMMY_HASH", cheap.hash("not a real password"))
+        yield
 
 
 @pytest.fixture(scope="session")

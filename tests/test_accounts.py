@@ -74,6 +74,14 @@ def test_users_cli(settings: Settings) -> None:
         settings, "create", "erin", "--role", "admin", "--password-stdin", stdin="s3cret-pass\n"
     )
     assert (created.returncode, created.stdout) == (0, "created admin erin\n"), created.stderr
+    # The server's cost, argon2-cffi's defaults (RFC 9106's low-memory profile); the tests'
+    # own processes hash at the cheapest (tests/conftest.py).
+    database = Database(settings.database)
+    with database.session() as session:
+        stored = session.scalar(select(User.password_hash).where(User.username == "erin"))
+    database.dispose()
+    assert stored is not None
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), stored
     assert run_cli(settings, "set-role", "erin", "user").stdout == "erin is now user\n"
     assert run_cli(settings, "disable", "erin").returncode == 0
     assert run_cli(settings, "list").stdout == "erin\tuser (disabled)\n"

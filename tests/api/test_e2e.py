@@ -25,8 +25,6 @@ from tests.api.processes import FUSIONFLOW, base_env, serve
 from tests.jobs.helpers import SLOW_PATTERN, slow_corpus
 from tests.servers import WebhookReceiver, a_redis, free_port, wait_for_port
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "logs"
 

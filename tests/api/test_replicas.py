@@ -22,8 +22,6 @@ from tests.jobs.helpers import slow_corpus
 from tests.jobs.workers import Workers
 from tests.servers import a_redis
 
-pytestmark = pytest.mark.slow
-
 PASSWORD = "carol's long password"
 TOKEN = "/api/v1/auth/token"
 

@@ -29,7 +29,6 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 from sqlalchemy import select
 
 from fusionflow.config import Settings
@@ -278,7 +277,6 @@ def stores(
         }
 
 
-@pytest.mark.slow
 def test_the_stack_runs_a_job_on_its_workers(
     tmp_path: Path, s3_endpoint: str, s3_client: Any
 ) -> None:

@@ -21,8 +21,6 @@ from tests.deploy.test_compose import duration_s
 from tests.jobs.helpers import SLOW_PATTERN, same_outputs
 from tests.jobs.workers import Workers, running_shard_of, shards, wait_for
 
-pytestmark = pytest.mark.slow
-
 SHARDS = 20
 
 

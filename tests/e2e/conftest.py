@@ -17,8 +17,6 @@ import pytest
 
 from tests.servers import free_port, require, wait_for_port
 
-pytestmark = pytest.mark.slow
-
 SCREENSHOTS = Path(__file__).with_name("screenshots")
 ADMIN_PASSWORD = "admin-password"
 CHROMIUM_ARGS = [

@@ -30,8 +30,6 @@ from tests.jobs.helpers import SLOW_PATTERN, comparable, same_outputs, slow_corp
 from tests.jobs.workers import Workers
 from tests.servers import FaultyProxy, PostgresServer, RedisServer
 
-pytestmark = pytest.mark.slow
-
 # Forty files, one a shard, on two workers: a few seconds of work, so that the fault
 # finds shards done, running and waiting.
 FILES, LINES = 40, 100_000

@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
 import fusionflow
@@ -23,8 +22,6 @@ from fusionflow.jobs import JobInfo
 from tests.jobs.helpers import SLOW_PATTERN, comparable, same_outputs, slow_corpus
 from tests.jobs.workers import Workers, running_shard_of, shards, wait_for
 from tests.servers import free_port
-
-pytestmark = pytest.mark.slow
 
 
 def slow_grep(tmp_path: Path) -> tuple[Path, dict[str, Any]]:

@@ -126,7 +126,6 @@ def test_a_run_killed_with_every_suspect_innocent_alone_fails_saying_so(
         isolated.culprits(request(settings, files, tmp_path), death)
 
 
-@pytest.mark.slow
 def test_a_file_that_kills_its_worker_is_quarantined_and_the_job_completes(
     celery: CeleryExecutor, workers: Workers, db: Database, tmp_path: Path
 ) -> None:
@@ -158,7 +157,6 @@ def test_a_file_that_kills_its_worker_is_quarantined_and_the_job_completes(
     same_outputs(Path(done.output_url), tmp_path / "run", ["matches.txt"])
 
 
-@pytest.mark.slow
 def test_workers_dying_for_other_reasons_fail_no_job(
     celery: CeleryExecutor, workers: Workers, db: Database, tmp_path: Path
 ) -> None:

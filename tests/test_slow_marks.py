@@ -1,0 +1,63 @@
+"""`make check` runs `pytest -m "not slow"`: it must leave out every slow test, and the one
+list that says which (tests/conftest.py's SLOW) must name only tests that exist."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, SLOW, is_slow
+
+
+def collecting(*arguments: str) -> subprocess.Popen[str]:
+    """pytest collecting the suite with ``arguments``, as `make check` would."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", *arguments],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def node_ids(collection: subprocess.Popen[str]) -> set[str]:
+    output, _ = collection.communicate(timeout=120)
+    assert collection.returncode == 0, output
+    return {line for line in output.splitlines() if "::" in line}
+
+
+@pytest.fixture(scope="module")
+def collected() -> tuple[set[str], set[str]]:
+    """Every test, and those `-m "not slow"` keeps (collected side by side)."""
+    everything, kept = collecting(), collecting("-m", "not slow")
+    return node_ids(everything), node_ids(kept)
+
+
+def test_not_slow_leaves_out_every_test_under_a_slow_prefix(
+    collected: tuple[set[str], set[str]],
+) -> None:
+    everything, kept = collected
+    assert kept
+    assert kept == {nodeid for nodeid in everything if not is_slow(nodeid)}
+    for folder in (prefix for prefix in SLOW if prefix.endswith("/")):
+        assert any(nodeid.startswith(folder) for nodeid in everything), folder
+        assert not any(nodeid.startswith(folder) for nodeid in kept), folder
+
+
+def test_every_slow_prefix_names_tests_that_exist(collected: tuple[set[str], set[str]]) -> None:
+    everything, _ = collected
+    for prefix in SLOW:
+        assert any(is_slow(nodeid) and nodeid.startswith(prefix) for nodeid in everything), prefix
+
+
+def test_a_prefix_matches_whole_names_only() -> None:
+    assert is_slow("tests/e2e/test_browser.py::test_the_grep_story_in_the_browser")
+    assert is_slow("tests/api/test_e2e.py::test_sigterm_drains_then_stops")
+    test = next(prefix for prefix in SLOW if re.search(r"::test_\w+$", prefix))
+    assert is_slow(test)
+    assert is_slow(f"{test}[sqlite]")
+    assert not is_slow(f"{test}_and_more")
+    assert not is_slow("tests/api/test_e2e_more.py::test_x")
