@@ -50,10 +50,20 @@ def is_slow(nodeid: str) -> bool:
     )
 
 
+# Folders whose tests run one after another on a single pytest-xdist worker (`make test`
+# distributes with `--dist loadgroup`): the browser tests share one `serve --ui` and one
+# Chromium per worker, and the fault cases time what they do to servers they stop and slow
+# down, which other tests' load would blur.
+SERIAL = {"tests/e2e/": "browser", "tests/faults/": "faults"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if is_slow(item.nodeid):
             item.add_marker(pytest.mark.slow)
+        for folder, group in SERIAL.items():
+            if item.nodeid.startswith(folder):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _load_generator():

@@ -15,7 +15,7 @@ from tests.conftest import ROOT, SLOW, is_slow
 def collecting(*arguments: str) -> subprocess.Popen[str]:
     """pytest collecting the suite with ``arguments``, as `make check` would."""
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", *arguments],
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", *arguments],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -23,17 +23,15 @@ def collecting(*arguments: str) -> subprocess.Popen[str]:
     )
 
 
-def node_ids(collection: subprocess.Popen[str]) -> set[str]:
-    output, _ = collection.communicate(timeout=120)
-    assert collection.returncode == 0, output
-    return {line for line in output.splitlines() if "::" in line}
-
-
 @pytest.fixture(scope="module")
 def collected() -> tuple[set[str], set[str]]:
     """Every test, and those `-m "not slow"` keeps (collected side by side)."""
-    everything, kept = collecting(), collecting("-m", "not slow")
-    return node_ids(everything), node_ids(kept)
+    collections = [collecting(), collecting("-m", "not slow")]
+    outputs = [collection.communicate(timeout=120)[0] for collection in collections]
+    for collection, output in zip(collections, outputs, strict=True):
+        assert collection.returncode == 0, output
+    everything, kept = ({line for line in out.splitlines() if "::" in line} for out in outputs)
+    return everything, kept
 
 
 def test_not_slow_leaves_out_every_test_under_a_slow_prefix(

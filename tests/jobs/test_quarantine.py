@@ -4,6 +4,7 @@ PostgreSQL, with processes killed by a signal as the kernel's OOM killer kills t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -51,16 +52,31 @@ def killing_readers_of(path: Path) -> Iterator[list[int]]:
 
 
 def _readers_of(path: Path) -> list[int]:
+    """The processes this test started (its workers and their children) that have ``path``
+    open. Only those are looked into: a scan of every process's files takes long enough on
+    a machine busy with other tests for a quick reader to come and go unseen."""
     readers = []
-    for process in Path("/proc").iterdir():
-        try:
-            if process.name.isdigit() and any(
-                fd.readlink() == path for fd in (process / "fd").iterdir()
-            ):
-                readers.append(int(process.name))
-        except OSError:
-            continue  # gone, or not ours to look at
+    for pid in _descendants(os.getpid()):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            if any(fd.readlink() == path for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                readers.append(pid)
     return readers
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for process in Path("/proc").iterdir():
+        if process.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # The field after the command's closing parenthesis: state, then ppid.
+                parent = int((process / "stat").read_text().rpartition(")")[2].split()[1])
+                children.setdefault(parent, []).append(int(process.name))
+    found, stack = [], [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
 
 
 def make_bomb(path: Path) -> Path:

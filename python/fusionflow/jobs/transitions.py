@@ -27,17 +27,21 @@ def finish_job(
     values: dict[str, Any] = {"status": status, "error": error, "finished_at": utcnow()}
     if summary is not None:
         values["summary"] = summary
+    unfinished = (
+        Shard.job_id == job_id,
+        Shard.status.in_((ShardStatus.PENDING, ShardStatus.RUNNING)),
+    )
+    # The shards first, then the job: the order in which a shard's progress and completion
+    # take them (the shard's row, then the job's counters). The other order deadlocks on
+    # PostgreSQL when a cancel meets a shard finishing.
+    session.execute(select(Shard.id).where(*unfinished).order_by(Shard.id).with_for_update())
     done = session.execute(
         update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED)).values(**values)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         return False
     # Shards not done never start now (their runs check the job first).
-    session.execute(
-        update(Shard)
-        .where(Shard.job_id == job_id, Shard.status.in_((ShardStatus.PENDING, ShardStatus.RUNNING)))
-        .values(status=ShardStatus.CANCELLED)
-    )
+    session.execute(update(Shard).where(*unfinished).values(status=ShardStatus.CANCELLED))
     job = session.get(Job, job_id)
     assert job is not None
     owner = session.get(User, job.owner_id) if job.owner_id is not None else None
