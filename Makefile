@@ -88,7 +88,7 @@ test-rust:
 	cargo test $(CARGO_PROFILE) -p fusionflow-core
 
 test-python:
-	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS)
 
 ## Install what is missing, build and install the test wheel, lint, then the Rust and Python
 ## tests: everything.

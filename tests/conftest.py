@@ -38,6 +38,7 @@ SLOW = (
     "tests/deploy/test_queue.py",  # KEDA's view of the queue with workers scaled in
     "tests/deploy/test_compose.py::test_the_stack_runs_a_job_on_its_workers",
     "tests/storage/test_s3.py::test_a_listing_is_read_to_the_last_page",  # 1,236 uploads
+    "tests/test_slow_marks.py::test_xdist_hands_out_work_by_scope",  # workers started
 )
 
 
@@ -50,10 +51,11 @@ def is_slow(nodeid: str) -> bool:
     )
 
 
-# Folders whose tests run one after another on a single pytest-xdist worker (`make test`
-# distributes with `--dist loadgroup`): the browser tests share one `serve --ui` and one
-# Chromium per worker, and the fault cases time what they do to servers they stop and slow
-# down, which other tests' load would blur.
+# Folders whose tests run one after another on a single pytest-xdist worker, while the
+# other workers share out the rest test by test: the browser tests share one `serve --ui`
+# and one Chromium per worker, and the fault cases time what they do to the servers they
+# stop and slow down, which more of their own kind at once would blur. (pytest-xdist's
+# `--dist loadgroup` would do this from marks, but with pytest 9 it ignores them.)
 SERIAL = {"tests/e2e/": "browser", "tests/faults/": "faults"}
 
 
@@ -61,9 +63,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if is_slow(item.nodeid):
             item.add_marker(pytest.mark.slow)
-        for folder, group in SERIAL.items():
-            if item.nodeid.startswith(folder):
-                item.add_marker(pytest.mark.xdist_group(group))
+
+
+def scope_of(nodeid: str) -> str:
+    """The unit of work ``nodeid`` is handed out in under `-n`: its SERIAL folder's group,
+    or the test alone."""
+    return next((group for folder, group in SERIAL.items() if nodeid.startswith(folder)), nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `-n`, work goes out by `scope_of`, the largest units first."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    if config.getoption("dist") != "load":
+        return None  # a `--dist` asked for on the command line
+
+    class SerialFolders(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return SerialFolders(config, log)
 
 
 def _load_generator():

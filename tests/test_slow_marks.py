@@ -1,5 +1,6 @@
 """`make check` runs `pytest -m "not slow"`: it must leave out every slow test, and the one
-list that says which (tests/conftest.py's SLOW) must name only tests that exist."""
+list that says which (tests/conftest.py's SLOW) must name only tests that exist. Under `-n`,
+the suite's own scheduler keeps each SERIAL folder on one worker."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, SLOW, is_slow
+from tests.conftest import ROOT, SERIAL, SLOW, is_slow, scope_of
 
 
 def collecting(*arguments: str) -> subprocess.Popen[str]:
@@ -59,3 +60,24 @@ def test_a_prefix_matches_whole_names_only() -> None:
     assert is_slow(f"{test}[sqlite]")
     assert not is_slow(f"{test}_and_more")
     assert not is_slow("tests/api/test_e2e_more.py::test_x")
+
+
+def test_each_serial_folder_is_one_unit_of_work_and_every_other_test_its_own() -> None:
+    for folder, group in SERIAL.items():
+        assert scope_of(f"{folder}test_a.py::test_x") == group
+        assert scope_of(f"{folder}sub/test_b.py::test_y[sqlite]") == group
+    assert len(set(SERIAL.values())) == len(SERIAL)
+    other = "tests/api/test_jobs.py::test_cancel[postgresql]"
+    assert scope_of(other) == other
+
+
+def test_xdist_hands_out_work_by_scope() -> None:
+    plan = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-v", "--setup-plan", "tests/test_config.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "scheduling tests via SerialFolders" in plan.stdout
