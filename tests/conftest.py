@@ -55,7 +55,7 @@ def is_slow(nodeid: str) -> bool:
 # other workers share out the rest test by test: the browser tests share one `serve --ui`
 # and one Chromium per worker, and the fault cases time what they do to the servers they
 # stop and slow down, which more of their own kind at once would blur. (pytest-xdist's
-# `--dist loadgroup` would do this from marks, but with pytest 9 it ignores them.)
+# `--dist loadgroup` would do this from marks, but under pytest 9 it ignores them.)
 SERIAL = {"tests/e2e/": "browser", "tests/faults/": "faults"}
 
 
@@ -65,23 +65,64 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-def scope_of(nodeid: str) -> str:
-    """The unit of work ``nodeid`` is handed out in under `-n`: its SERIAL folder's group,
-    or the test alone."""
-    return next((group for folder, group in SERIAL.items() if nodeid.startswith(folder)), nodeid)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under `-n`, a run that would pass with fewer tests run than collected fails:
+    pytest-xdist drops tests in silence when its workers' collections differ."""
+    config = session.config
+    if (
+        session.exitstatus != 0
+        or not config.pluginmanager.has_plugin("dsession")
+        or config.option.collectonly
+        or config.option.setupplan
+    ):
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    outcomes = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+    # One report a test: its call's, or its setup's when the setup failed or skipped it.
+    ran = sum(
+        r.when == "call" or (r.when == "setup" and not r.passed)
+        for outcome in outcomes
+        for r in reporter.stats.get(outcome, [])
+    )
+    if ran < session.testscollected:
+        missing = session.testscollected - ran
+        reporter.write_line(f"{missing} of {session.testscollected} tests never ran", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def serial_group(nodeid: str) -> str | None:
+    """The SERIAL group ``nodeid`` belongs to, if any."""
+    return next((group for folder, group in SERIAL.items() if nodeid.startswith(folder)), None)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Under `-n`, work goes out by `scope_of`, the largest units first."""
-    from xdist.scheduler import LoadScopeScheduling
+    """Under `-n`: pytest-xdist's load balancing, except that each SERIAL group goes whole to
+    one worker (one group a worker, in the first round) before anything else is shared out.
+    Built on `load`, which keeps tests by their index: schemathesis's tests share one node
+    id, and the scope-based schedulers, keyed by node id, would run one of them."""
+    from xdist.scheduler import LoadScheduling
 
     if config.getoption("dist") != "load":
         return None  # a `--dist` asked for on the command line
 
-    class SerialFolders(LoadScopeScheduling):  # type: ignore[misc]
-        def _split_scope(self, nodeid: str) -> str:
-            return scope_of(nodeid)
+    class SerialFolders(LoadScheduling):  # type: ignore[misc]
+        groups: dict[str, list[int]] | None = None
+
+        def _send_tests(self, node: Any, num: int) -> None:
+            if self.groups is None:
+                self.groups = {}
+                for index in self.pending:
+                    group = serial_group(self.collection[index])
+                    if group is not None:
+                        self.groups.setdefault(group, []).append(index)
+                serial = {index for indices in self.groups.values() for index in indices}
+                self.pending[:] = [index for index in self.pending if index not in serial]
+            if self.groups:
+                _, indices = self.groups.popitem()
+                self.node2pending[node].extend(indices)
+                node.send_runtest_some(indices)
+            super()._send_tests(node, num)
 
     return SerialFolders(config, log)
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, SERIAL, SLOW, is_slow, scope_of
+from tests.conftest import ROOT, SERIAL, SLOW, is_slow, serial_group
 
 
 def collecting(*arguments: str) -> subprocess.Popen[str]:
@@ -62,13 +62,12 @@ def test_a_prefix_matches_whole_names_only() -> None:
     assert not is_slow("tests/api/test_e2e_more.py::test_x")
 
 
-def test_each_serial_folder_is_one_unit_of_work_and_every_other_test_its_own() -> None:
+def test_each_serial_folder_is_a_group_of_its_own() -> None:
     for folder, group in SERIAL.items():
-        assert scope_of(f"{folder}test_a.py::test_x") == group
-        assert scope_of(f"{folder}sub/test_b.py::test_y[sqlite]") == group
+        assert serial_group(f"{folder}test_a.py::test_x") == group
+        assert serial_group(f"{folder}sub/test_b.py::test_y[sqlite]") == group
     assert len(set(SERIAL.values())) == len(SERIAL)
-    other = "tests/api/test_jobs.py::test_cancel[postgresql]"
-    assert scope_of(other) == other
+    assert serial_group("tests/api/test_jobs.py::test_cancel[postgresql]") is None
 
 
 def test_xdist_hands_out_work_by_scope() -> None:
