@@ -24,6 +24,13 @@ def log_in(page: Any, site: Site, username: str, password: str) -> None:
     page.get_by_role("heading", name="Jobs").wait_for()
 
 
+def idle(page: Any) -> None:
+    """Until the app has run its script for what was last entered (as Streamlit's own
+    browser tests wait, on the state it gives its root element)."""
+    page.wait_for_timeout(200)  # the rerun the entry asked for has begun by now
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+
+
 def test_the_grep_story_in_the_browser(page: Any, site: Site, tmp_path: Path) -> None:
     page.goto(site.ui)
     page.get_by_label("User name").wait_for()
@@ -135,10 +142,13 @@ def test_the_photos_story_in_the_browser(page: Any, site: Site, tmp_path: Path) 
     page.get_by_role("heading", name="New job").wait_for()
     page.get_by_role("combobox", name="Pipeline").click()
     page.get_by_role("option", name="resize-images").click()
-    page.get_by_role("spinbutton", name="Max Width").fill("240")
-    page.get_by_role("spinbutton", name="Max Width").press("Enter")
+    # The files first: chosen while the app reran for a value just entered, they were at
+    # times dropped (the uploader's input replaced under them), on a busy machine.
     page.locator('input[type="file"]').set_input_files(sorted(str(p) for p in photos.iterdir()))
     page.get_by_text("holiday-2.jpg").wait_for()  # in the uploader: ready to send
+    page.get_by_role("spinbutton", name="Max Width").fill("240")
+    page.get_by_role("spinbutton", name="Max Width").press("Enter")
+    idle(page)
     page.get_by_role("button", name="Upload", exact=True).click()
     page.get_by_text(re.compile(r"^Uploaded to ")).wait_for()
     page.get_by_role("button", name="Submit").click()
