@@ -38,7 +38,7 @@ SLOW = (
     "tests/deploy/test_queue.py",  # KEDA's view of the queue with workers scaled in
     "tests/deploy/test_compose.py::test_the_stack_runs_a_job_on_its_workers",
     "tests/storage/test_s3.py::test_a_listing_is_read_to_the_last_page",  # 1,236 uploads
-    "tests/test_slow_marks.py::test_xdist_hands_out_work_by_scope",  # workers started
+    "tests/test_slow_marks.py::test_xdist_schedules_with_the_suites_own_scheduler",  # -n 2
 )
 
 

@@ -70,7 +70,7 @@ def test_each_serial_folder_is_a_group_of_its_own() -> None:
     assert serial_group("tests/api/test_jobs.py::test_cancel[postgresql]") is None
 
 
-def test_xdist_hands_out_work_by_scope() -> None:
+def test_xdist_schedules_with_the_suites_own_scheduler() -> None:
     plan = subprocess.run(
         [sys.executable, "-m", "pytest", "-n", "2", "-v", "--setup-plan", "tests/test_config.py"],
         cwd=ROOT,
