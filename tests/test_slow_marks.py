@@ -80,3 +80,25 @@ def test_xdist_schedules_with_the_suites_own_scheduler() -> None:
     )
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "scheduling tests via SerialFolders" in plan.stdout
+
+
+def test_a_run_that_leaves_tests_out_fails() -> None:
+    # `--dist loadscope` keeps tests by node id: of the fuzz tests, which share one, it runs one.
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            "2",
+            "--dist",
+            "loadscope",
+            "tests/api/test_fuzz.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert re.search(r"\b35 of 36 tests never ran\b", run.stdout), run.stdout
