@@ -88,13 +88,20 @@ async def setup_users(base: str, users: int, small: str) -> list[tuple[dict[str,
             await api.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD})
         ).json()["access_token"]
         admin = {"Authorization": f"Bearer {token}"}
+        # Users read only what is granted: every one joins a group granted the corpus.
+        (await api.post("/api/v1/groups", json={"name": "bench"}, headers=admin)).raise_for_status()
+        grant = {"location": small, "group": "bench"}
+        (await api.post("/api/v1/grants", json=grant, headers=admin)).raise_for_status()
         sem = asyncio.Semaphore(8)
 
         async def one(i: int) -> tuple[dict[str, str], str]:
             async with sem:
                 name = f"user{i:03}"
                 body = {"username": name, "password": PASSWORD}
-                (await api.post("/api/v1/users", json=body, headers=admin)).raise_for_status()
+                made = await api.post("/api/v1/users", json=body, headers=admin)
+                made.raise_for_status()
+                member = f"/api/v1/groups/bench/members/{made.json()['id']}"
+                (await api.put(member, headers=admin)).raise_for_status()
                 login = await api.post(
                     "/api/v1/auth/token", data={"username": name, "password": PASSWORD}
                 )

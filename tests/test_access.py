@@ -1,4 +1,5 @@
-"""Which inputs API users may name: allowed roots, storage, the data dir, and S3 aliases."""
+"""Which inputs API users may name: grants under the allowed roots, storage, the data dir,
+and S3 aliases; and which of a job's files lie under its inputs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fusionflow.access import Forbidden, check_inputs
+from fusionflow.access import Forbidden, canonical_location, check_inputs, outside_inputs
 from fusionflow.config import Settings
 from fusionflow.errors import InvalidParameter
 
@@ -23,12 +24,13 @@ def local(tmp_path: Path) -> Settings:
 def test_local_inputs_are_checked_and_returned_resolved(local: Settings, tmp_path: Path) -> None:
     srv = tmp_path / "srv"
     (srv / "link").symlink_to(srv / "logs")
-    assert check_inputs(local, [f"file://{srv}/link/a.log"], user_id=2, admin=False) == [
-        str(srv / "logs" / "a.log")
-    ]
-    assert check_inputs(local, [str(srv / "logs" / ".." / "logs")], user_id=2, admin=False) == [
-        str(srv / "logs")
-    ]
+    mine = [str(srv / "logs")]
+    assert check_inputs(
+        local, [f"file://{srv}/link/a.log"], user_id=2, admin=False, granted=mine
+    ) == [str(srv / "logs" / "a.log")]
+    assert check_inputs(
+        local, [str(srv / "logs" / ".." / "logs")], user_id=2, admin=False, granted=mine
+    ) == [str(srv / "logs")]
     with pytest.raises(InvalidParameter, match="not an absolute path"):
         check_inputs(local, ["logs/a.log"], user_id=2, admin=False)
     with pytest.raises(InvalidParameter, match="control characters"):
@@ -62,12 +64,12 @@ def test_the_data_dir_and_others_storage_are_refused(local: Settings, tmp_path: 
 
 
 def test_s3_inputs_are_made_canonical_before_the_storage_check(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, storage_url="s3://b/ff")
+    settings = Settings(data_dir=tmp_path, storage_url="s3://b/ff", allowed_roots=["s3://other"])
     own = "s3://b/ff/uploads/2/0123456789abcdef"
     assert check_inputs(settings, [own], user_id=2, admin=False) == ["upload://2/0123456789abcdef"]
-    assert check_inputs(settings, ["s3://other//logs/"], user_id=2, admin=False) == [
-        "s3://other/logs"
-    ]
+    assert check_inputs(
+        settings, ["s3://other//logs/"], user_id=2, admin=False, granted=["s3://other/logs/"]
+    ) == ["s3://other/logs"]
     for alias in ("s3://b//ff/uploads/3", "s3://b/ff//results/x", "s3://b", "s3://b/", "s3://b/ff"):
         with pytest.raises(Forbidden):
             check_inputs(settings, [alias], user_id=2, admin=False)
@@ -110,9 +112,88 @@ def test_uploads_are_named_by_their_owner_and_batch_never_by_the_servers_folders
 
 
 def test_only_admins_are_told_the_servers_allowed_roots(local: Settings, tmp_path: Path) -> None:
-    with pytest.raises(Forbidden, match=r"under the allowed roots$") as for_user:
-        check_inputs(local, ["/etc"], user_id=2, admin=False)
-    assert str(tmp_path) not in str(for_user.value)
-    roots = re.escape(f"FUSIONFLOW_ALLOWED_ROOTS: {tmp_path / 'srv'}")
+    srv = str(tmp_path / "srv")
+    for item, granted in (("/etc", [srv]), (f"{srv}/logs", []), (f"{srv}/logs", ["/etc"])):
+        with pytest.raises(Forbidden) as for_user:
+            check_inputs(local, [item], user_id=2, admin=False, granted=granted)
+        # The same words whether the ceiling or the grants refuse it; no other place named.
+        assert str(for_user.value) == f"{item}: not granted to you (an admin can grant it)"
+    roots = re.escape(f"outside FUSIONFLOW_ALLOWED_ROOTS ({srv})")
     with pytest.raises(Forbidden, match=roots):
         check_inputs(local, ["/etc"], user_id=1, admin=True)
+    # Under the ceiling, admins read without grants.
+    assert check_inputs(local, [f"{srv}/logs"], user_id=1, admin=True) == [f"{srv}/logs"]
+
+
+def test_a_grant_covers_its_folder_and_what_lies_under_it_not_its_siblings(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "ff", allowed_roots=["s3://bucket/", str(tmp_path)])
+    granted = ["s3://bucket/prefix/", str(tmp_path / "team")]
+    (tmp_path / "team").mkdir()
+    (tmp_path / "team-old").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "team" / "escape").symlink_to(tmp_path / "other")
+
+    def reads(item: str) -> list[str]:
+        return check_inputs(settings, [item], user_id=2, admin=False, granted=granted)
+
+    assert reads("s3://bucket/prefix") == ["s3://bucket/prefix"]
+    assert reads("s3://bucket//prefix/2026/a.csv") == ["s3://bucket/prefix/2026/a.csv"]
+    assert reads(str(tmp_path / "team")) == [str(tmp_path / "team")]
+    for refused in (
+        "s3://bucket/pre",
+        "s3://bucket/prefix2/a.csv",
+        "s3://bucket/",
+        "s3://payroll/2026/salaries.csv",
+        "s3://bucket2/prefix/a",
+        str(tmp_path / "team-old"),
+        str(tmp_path / "team" / "escape"),  # a link out of the granted folder
+        str(tmp_path / "other"),
+    ):
+        with pytest.raises(Forbidden, match="not granted to you"):
+            reads(refused)
+    # A grant beyond the ceiling gives nothing past it.
+    narrow = settings.model_copy(update={"allowed_roots": ["s3://bucket/prefix/2026"]})
+    assert check_inputs(
+        narrow, ["s3://bucket/prefix/2026/a"], user_id=2, admin=False, granted=granted
+    ) == ["s3://bucket/prefix/2026/a"]
+    with pytest.raises(Forbidden):
+        check_inputs(narrow, ["s3://bucket/prefix/2025"], user_id=2, admin=False, granted=granted)
+
+
+def test_a_location_is_kept_canonical(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert canonical_location("s3://b//logs/x/") == "s3://b/logs/x"
+    assert canonical_location(f"{tmp_path}/link/") == str(tmp_path / "real")
+    assert canonical_location(f"file://{tmp_path}/link") == str(tmp_path / "real")
+    for bad in ("logs", "s3://b/../c", "s3://", "/a\x00b"):
+        with pytest.raises(InvalidParameter, match="`location`"):
+            canonical_location(bad)
+
+
+def test_files_outside_a_jobs_inputs_are_found(tmp_path: Path) -> None:
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "in" / "sub" / "a.log").write_text("a\n")
+    (tmp_path / "out" / "b.log").write_text("b\n")
+    (tmp_path / "in" / "swapped").symlink_to(tmp_path / "out")
+    inputs = [str(tmp_path / "in"), "s3://b/logs", "upload://2/0123456789abcdef"]
+    files = [
+        str(tmp_path / "in" / "sub" / "a.log"),
+        str(tmp_path / "in" / "swapped" / "b.log"),  # a folder swapped for a link
+        str(tmp_path / "out" / "b.log"),
+        "s3://b/logs/2026/x.log",
+        "s3://b/logs-old/x.log",
+        "s3://b/logs/../secret/x",
+        "upload://2/0123456789abcdef/app.log",
+        "upload://3/0123456789abcdef/app.log",
+    ]
+    assert outside_inputs(files, inputs) == [
+        str(tmp_path / "in" / "swapped" / "b.log"),
+        str(tmp_path / "out" / "b.log"),
+        "s3://b/logs-old/x.log",
+        "s3://b/logs/../secret/x",
+        "upload://3/0123456789abcdef/app.log",
+    ]

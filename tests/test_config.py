@@ -14,13 +14,13 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("FUSIONFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db:5432/ff")
     monkeypatch.setenv("REDIS_URL", "redis://cache:6379/0")
-    monkeypatch.setenv("FUSIONFLOW_ALLOWED_ROOTS", "/srv/logs:/data")
+    monkeypatch.setenv("FUSIONFLOW_ALLOWED_ROOTS", "/srv/logs:s3://lake/team-a/:/data:s3://b")
     monkeypatch.setenv("FUSIONFLOW_SHARD_BYTES", "1048576")
     settings = Settings()
     assert settings.data_dir == tmp_path
     assert settings.database == "postgresql+psycopg://u:p@db:5432/ff"
     assert settings.redis_url == "redis://cache:6379/0"
-    assert settings.allowed_roots == [Path("/srv/logs"), Path("/data")]
+    assert settings.allowed_roots == ["/srv/logs", "s3://lake/team-a/", "/data", "s3://b"]
     assert settings.shard_bytes == 1 << 20
     assert settings.storage == str(tmp_path / "storage")
 

@@ -29,6 +29,18 @@ def default_data_dir() -> Path:
     return Path(base) / "fusionflow"
 
 
+def split_roots(value: str) -> list[str]:
+    """``FUSIONFLOW_ALLOWED_ROOTS`` as a list: split at colons, except the one of a URL
+    scheme (``s3://bucket/logs:/srv/data`` is two roots)."""
+    parts: list[str] = []
+    for part in value.split(os.pathsep):
+        if parts and parts[-1] in ("s3", "file") and part.startswith("//"):
+            parts[-1] += os.pathsep + part
+        else:
+            parts.append(part)
+    return [part for part in parts if part]
+
+
 def _env(name: str, *more: str) -> Any:
     return Field(None, validation_alias=AliasChoices(name, *more))
 
@@ -46,8 +58,9 @@ class Settings(BaseSettings):
     database_password: str | None = _env("DATABASE_PASSWORD", "FUSIONFLOW_DATABASE_PASSWORD")
     redis_password: str | None = _env("REDIS_PASSWORD", "FUSIONFLOW_REDIS_PASSWORD")
     storage_url: str | None = _env("FUSIONFLOW_STORAGE_URL")
-    # Colon-separated, like PATH (not JSON).
-    allowed_roots: Annotated[list[Path], NoDecode] = Field(
+    # The ceiling of what users can be granted (and admins read): server folders and
+    # ``s3://`` prefixes, colon-separated like PATH (``s3://`` kept whole; not JSON).
+    allowed_roots: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="FUSIONFLOW_ALLOWED_ROOTS"
     )
     secret_key: str | None = _env("FUSIONFLOW_SECRET_KEY")
@@ -162,8 +175,8 @@ class Settings(BaseSettings):
     @classmethod
     def _split_roots(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [part for part in value.split(os.pathsep) if part]
-        return value
+            return split_roots(value)
+        return [os.fspath(root) for root in value]
 
     @classmethod
     def settings_customise_sources(

@@ -67,16 +67,39 @@ def add_user(client: TestClient, admin: dict[str, str], name: str, role: str = "
 
 
 @pytest.fixture
-def alice(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
-    """Headers of an ordinary user."""
-    add_user(client, admin, "alice")
+def staff(client: TestClient, admin: dict[str, str], allowed: Path) -> str:
+    """A group granted the allowed folder."""
+    assert client.post("/api/v1/groups", json={"name": "staff"}, headers=admin).status_code == 201
+    grant(client, admin, allowed, group="staff")
+    return "staff"
+
+
+def grant(client: TestClient, admin: dict[str, str], location: object, **grantee: object) -> dict:
+    """Grant ``location`` to ``user_id=…`` or ``group=…``."""
+    response = client.post(
+        "/api/v1/grants", json={"location": str(location), **grantee}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    found: dict = response.json()
+    return found
+
+
+def join(client: TestClient, admin: dict[str, str], group: str, user_id: int) -> None:
+    response = client.put(f"/api/v1/groups/{group}/members/{user_id}", headers=admin)
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def alice(client: TestClient, admin: dict[str, str], staff: str) -> dict[str, str]:
+    """Headers of an ordinary user, in the group ``staff``."""
+    join(client, admin, staff, add_user(client, admin, "alice"))
     return login(client, "alice", PASSWORD)
 
 
 @pytest.fixture
-def bob(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
-    """Headers of another ordinary user."""
-    add_user(client, admin, "bob")
+def bob(client: TestClient, admin: dict[str, str], staff: str) -> dict[str, str]:
+    """Headers of another ordinary user, in the group ``staff``."""
+    join(client, admin, staff, add_user(client, admin, "bob"))
     return login(client, "bob", PASSWORD)
 
 

@@ -16,7 +16,15 @@ from fastapi.testclient import TestClient
 from fusionflow import delivery
 from fusionflow.api import create_app
 from fusionflow.config import Settings
-from tests.api.conftest import ADMIN_PASSWORD, PASSWORD, add_user, login, submit_grep, wait_for
+from tests.api.conftest import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    add_user,
+    grant,
+    login,
+    submit_grep,
+    wait_for,
+)
 from tests.servers import WebhookReceiver, smtp_server
 
 NOTIFY = "/api/v1/me/notify"
@@ -67,7 +75,7 @@ def test_an_email_and_a_webhook_when_a_job_completes(
     port, inbox = smtp
     with WebhookReceiver() as hook, make_client(api_settings, port) as client:
         admin = login(client, "admin", ADMIN_PASSWORD)
-        add_user(client, admin, "alice")
+        grant(client, admin, allowed, user_id=add_user(client, admin, "alice"))
         alice = login(client, "alice", PASSWORD)
         prefs = {"email": "alice@example.org", "webhook_url": hook.url, "min_duration_s": 0}
         assert client.put(NOTIFY, json=prefs, headers=alice).json() == prefs
@@ -97,7 +105,7 @@ def test_a_job_name_with_line_breaks_still_gets_its_email(
     port, inbox = smtp
     with make_client(api_settings, port) as client:
         admin = login(client, "admin", ADMIN_PASSWORD)
-        add_user(client, admin, "alice")
+        grant(client, admin, allowed, user_id=add_user(client, admin, "alice"))
         alice = login(client, "alice", PASSWORD)
         prefs = {"email": "alice@example.org", "min_duration_s": 0}
         client.put(NOTIFY, json=prefs, headers=alice)

@@ -29,6 +29,15 @@ ROUTES = [
     ("GET", "/api/v1/users/{user_id}", "admin"),
     ("PATCH", "/api/v1/users/{user_id}", "admin"),
     ("DELETE", "/api/v1/users/{user_id}", "admin"),
+    ("GET", "/api/v1/grants", "admin"),
+    ("POST", "/api/v1/grants", "admin"),
+    ("DELETE", "/api/v1/grants/{grant_id}", "admin"),
+    ("GET", "/api/v1/groups", "admin"),
+    ("POST", "/api/v1/groups", "admin"),
+    ("GET", "/api/v1/groups/{name}", "admin"),
+    ("DELETE", "/api/v1/groups/{name}", "admin"),
+    ("PUT", "/api/v1/groups/{name}/members/{user_id}", "admin"),
+    ("DELETE", "/api/v1/groups/{name}/members/{user_id}", "admin"),
     ("POST", "/api/v1/uploads", "user"),
     ("GET", "/api/v1/uploads", "user"),
     ("DELETE", "/api/v1/uploads/{batch}", "owner"),
@@ -68,7 +77,16 @@ def test_every_route_but_the_public_ones_needs_a_token(client: TestClient) -> No
     for method, path, who in ROUTES:
         if who == "public":
             continue
-        url = _fill(path, job_id="x", token_id=1, user_id=1, batch="x", name="x", notification_id=1)
+        url = _fill(
+            path,
+            job_id="x",
+            token_id=1,
+            user_id=1,
+            batch="x",
+            name="x",
+            notification_id=1,
+            grant_id=1,
+        )
         response = client.request(method, url)
         assert response.status_code == 401, (method, path)
         assert response.json() == {"detail": "not authenticated"}
@@ -77,7 +95,8 @@ def test_every_route_but_the_public_ones_needs_a_token(client: TestClient) -> No
 def test_admin_routes_are_403_for_users(client: TestClient, alice: dict[str, str]) -> None:
     for method, path, who in ROUTES:
         if who == "admin":
-            response = client.request(method, _fill(path, user_id=1), headers=alice, json={})
+            url = _fill(path, user_id=1, grant_id=1, name="staff")
+            response = client.request(method, url, headers=alice, json={})
             assert response.status_code == 403, (method, path)
 
 

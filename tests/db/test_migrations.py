@@ -14,7 +14,7 @@ from sqlalchemy import inspect, text
 from fusionflow.config import Settings
 from fusionflow.db import Base, Database, migrate
 
-HEAD = "0005"  # the newest migration
+HEAD = "0006"  # the newest migration
 
 
 def test_migrations_match_the_models(db: Database) -> None:
@@ -91,3 +91,47 @@ def test_a_new_sqlite_database_is_private_to_its_owner(tmp_path: Path) -> None:
     for file in files:
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
     database.dispose()
+
+
+def test_an_upgrade_lets_every_user_read_what_they_could_before(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from fusionflow.db import User
+    from fusionflow.grants import EVERYONE, Grants
+
+    migrate.upgrade(settings.database, "0005")
+    db = Database(settings.database)
+    with db.session() as session:
+        session.add_all(User(username=name, password_hash="x") for name in ("bob", "alice"))
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "logs")
+    roots = f"{tmp_path / 'link'}:s3://lake//team/"
+    script = Path(sys.executable).with_name("fusionflow")
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": settings.database}
+    result = subprocess.run(
+        [script, "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env={**env, "FUSIONFLOW_ALLOWED_ROOTS": roots},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    grants = Grants(db, settings)
+    [group] = grants.groups()
+    assert (group.name, group.members) == (EVERYONE, ["alice", "bob"])
+    assert [(g.location, g.group) for g in grants.find()] == [
+        (str(tmp_path / "logs"), EVERYONE),
+        ("s3://lake/team", EVERYONE),
+    ]
+    with db.reading() as session:
+        alice = session.scalar(text("SELECT id FROM users WHERE username = 'alice'"))
+    assert sorted(grants.locations_for(alice)) == [str(tmp_path / "logs"), "s3://lake/team"]
+    db.dispose()
+
+
+def test_a_new_installation_grants_nothing(db: Database, settings: Settings) -> None:
+    from fusionflow.grants import Grants
+
+    grants = Grants(db, settings)
+    assert grants.groups() == []
+    assert grants.find() == []

@@ -23,7 +23,7 @@ from fusionflow.db import Artifact, Database, Job, Notification, Shard, User, mi
 from fusionflow.errors import InvalidParameter
 from fusionflow.executors import LocalExecutor
 from fusionflow.jobs import JobInfo, JobRunner, JobService, TransientError
-from fusionflow.jobs.runner import MAX_LOST
+from fusionflow.jobs.runner import MAX_LOST, NOT_UNDER_INPUTS
 from fusionflow.pipelines import grep as grep_pipeline
 from tests.jobs.helpers import SLOW_PATTERN, comparable, same_outputs, slow_corpus
 
@@ -275,6 +275,38 @@ def test_redelivered_steps_count_once(db: Database, settings: Settings, logs: Pa
     assert len(notes) == 1
     assert len(artifacts) == 3
     assert (local_path(info.output_url) / "matches.txt").read_text().count("\n") == 2
+
+
+def test_a_shard_reads_only_what_lies_under_the_jobs_inputs(
+    db: Database, settings: Settings, logs: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    (outside / "app").mkdir(parents=True)
+    (outside / "app" / "a.log").write_text("ERROR SECRET behind a link\n")
+    (outside / "payroll.csv").write_text("ceo,ERROR SECRET\n")
+    recorder = Recorder()
+    runner = JobRunner(db, settings, recorder)
+    info = JobService(db, settings, recorder).submit(
+        "grep", [str(logs)], {"patterns": ["ERROR"]}, owner_id=make_user(db)
+    )
+    runner.plan(info.id)
+    # After the plan: a file added to the shard, and a listed folder swapped for a link.
+    with db.session() as session:
+        shard = session.scalars(select(Shard).where(Shard.job_id == info.id)).one()
+        shard.inputs = [*shard.inputs, [str(outside / "payroll.csv"), 17]]
+    (logs / "app").rename(tmp_path / "app-moved")
+    (logs / "app").symlink_to(outside / "app")
+    runner.run_shard(info.id, 0)
+    runner.finalize(info.id)
+    output = local_path(info.output_url)
+    assert "SECRET" not in (output / "matches.txt").read_text()
+    skipped = json.loads((output / "summary.json").read_text())["skipped"]
+    assert sorted(entry["path"] for entry in skipped) == [
+        str(logs / "app" / "a.log"),
+        str(outside / "payroll.csv"),
+    ]
+    assert {entry["reason"] for entry in skipped} == {NOT_UNDER_INPUTS}
+    assert "not under the job's inputs" in (output / "report.txt").read_text()
 
 
 def _planned(db: Database, settings: Settings, logs: Path) -> tuple[Recorder, JobRunner, JobInfo]:

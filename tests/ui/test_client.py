@@ -55,7 +55,7 @@ def test_errors_carry_status_detail_and_field_messages(api: ApiClient, allowed: 
     with pytest.raises(ApiError) as forbidden:
         api.submit("grep", ["/etc"], {"patterns": ["x"]})
     assert forbidden.value.status == 403
-    assert "allowed roots" in forbidden.value.message
+    assert "FUSIONFLOW_ALLOWED_ROOTS" in forbidden.value.message
     with pytest.raises(Unauthorized):
         ApiClient(http=api.http, token="expired-or-forged").me()
 

@@ -16,7 +16,16 @@ from fusionflow.access import Forbidden
 from fusionflow.accounts import Accounts, Overloaded, TokenNotFound, UserNotFound
 from fusionflow.api.limits import BodyLimit
 from fusionflow.api.metrics import RequestMetrics
-from fusionflow.api.routes import auth, health, jobs, notifications, pipelines, uploads, users
+from fusionflow.api.routes import (
+    auth,
+    grants,
+    health,
+    jobs,
+    notifications,
+    pipelines,
+    uploads,
+    users,
+)
 from fusionflow.api.schemas import Problem
 from fusionflow.api.security import AccessTokens, signing_key
 from fusionflow.api.services import API_PREFIX, Services
@@ -25,6 +34,7 @@ from fusionflow.api.watch import JobWatch
 from fusionflow.config import Settings, get_settings
 from fusionflow.errors import InvalidParameter, TransientError, one_line
 from fusionflow.executors import open_executor
+from fusionflow.grants import GrantNotFound, Grants, GroupExists, GroupNotFound
 from fusionflow.jobs import ArtifactNotFound, JobConflict, JobNotFound
 from fusionflow.notifications import NotificationNotFound, Notifications
 from fusionflow.observability import redact_access_log
@@ -43,6 +53,7 @@ EVENTS_POLL_S = 0.5
 _STATUS: list[tuple[type[Exception], int]] = [
     (UploadTooLarge, status.HTTP_413_CONTENT_TOO_LARGE),
     (JobConflict, status.HTTP_409_CONFLICT),
+    (GroupExists, status.HTTP_409_CONFLICT),
     (InvalidParameter, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (Forbidden, status.HTTP_403_FORBIDDEN),
     (JobNotFound, status.HTTP_404_NOT_FOUND),
@@ -51,6 +62,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (TokenNotFound, status.HTTP_404_NOT_FOUND),
     (NotificationNotFound, status.HTTP_404_NOT_FOUND),
     (UploadNotFound, status.HTTP_404_NOT_FOUND),
+    (GroupNotFound, status.HTTP_404_NOT_FOUND),
+    (GrantNotFound, status.HTTP_404_NOT_FOUND),
     (FileNotFoundError, status.HTTP_404_NOT_FOUND),
     (TransientError, status.HTTP_503_SERVICE_UNAVAILABLE),
     (Overloaded, status.HTTP_503_SERVICE_UNAVAILABLE),
@@ -93,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
         auth.router,
         users.router,
+        grants.router,
         uploads.router,
         pipelines.router,
         jobs.router,
@@ -126,6 +140,7 @@ def running_services(settings: Settings) -> Iterator[Services]:
             accounts=accounts,
             notifications=Notifications(jobs.db),
             uploads=uploads,
+            grants=Grants(jobs.db, settings),
             tokens=AccessTokens(signing_key(settings), settings.token_ttl_s),
             throttle=LoginThrottle(
                 settings.login_max_failures,

@@ -60,6 +60,20 @@ class UserChange(Body):
     password: str | None = None
 
 
+class NewGrant(Body):
+    location: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="A server folder or s3:// prefix under FUSIONFLOW_ALLOWED_ROOTS.",
+    )
+    user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="Grant it to this user…")
+    group: str | None = Field(None, min_length=1, max_length=64, description="…or to a group.")
+
+
+class NewGroup(Body):
+    name: str = Field(min_length=1, max_length=64)
+
+
 class PipelineInfo(BaseModel):
     name: str
     description: str

@@ -16,6 +16,7 @@ from fusionflow.api.throttle import LoginThrottle
 from fusionflow.api.watch import JobWatch
 from fusionflow.config import Settings
 from fusionflow.db import Database
+from fusionflow.grants import Grants
 from fusionflow.jobs import JobService
 from fusionflow.notifications import Notifications
 from fusionflow.uploads import Uploads
@@ -29,6 +30,7 @@ class Services:
     accounts: Accounts
     notifications: Notifications
     uploads: Uploads
+    grants: Grants
     tokens: AccessTokens
     throttle: LoginThrottle
     watch: JobWatch

@@ -14,8 +14,17 @@ BAD_INPUT, CANCELLED, FAILED = 2, 130, 1
 def exit_code_for(error: BaseException) -> int:
     """The process exit code for ``error``."""
     from fusionflow.accounts import UserNotFound
+    from fusionflow.grants import GrantNotFound, GroupNotFound
 
-    if isinstance(error, InvalidParameter | FileNotFoundError | NotADirectoryError | UserNotFound):
+    if isinstance(
+        error,
+        InvalidParameter
+        | FileNotFoundError
+        | NotADirectoryError
+        | UserNotFound
+        | GroupNotFound
+        | GrantNotFound,
+    ):
         return BAD_INPUT
     if isinstance(error, Cancelled):
         return CANCELLED

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from fusionflow import __version__
+from fusionflow.cli.grants import grants, groups
 from fusionflow.cli.run import run
 from fusionflow.cli.service import db, probe, serve, ui, worker
 from fusionflow.cli.users import users
@@ -62,6 +63,8 @@ cli.add_command(serve)
 cli.add_command(ui)
 cli.add_command(probe)
 cli.add_command(users)
+cli.add_command(groups)
+cli.add_command(grants)
 
 
 def main() -> int:

@@ -22,8 +22,9 @@ def upgrade() -> None:
     from fusionflow.config import get_settings
     from fusionflow.db import migrate
 
-    url = get_settings().database
-    migrate.upgrade(url)
+    settings = get_settings()
+    migrate.upgrade_server(settings)
+    url = settings.database
     click.echo(f"database at revision {migrate.current(url)}: {_redact(url)}")
 
 
@@ -44,7 +45,7 @@ def worker(concurrency: int, loglevel: str, metrics_port: int | None) -> None:
     from fusionflow.executors.celery import run_worker
 
     settings = get_settings()
-    migrate.upgrade(settings.database)
+    migrate.upgrade_server(settings)
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -130,7 +131,7 @@ def serve(
         raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
     # Here rather than only in the app's start-up, so that a bad database URL or admin
     # password is one line at the command line, not a server traceback.
-    migrate.upgrade(settings.database)
+    migrate.upgrade_server(settings)
     db = Database(settings.database)
     try:
         ensure_first_admin(settings, Accounts(db))

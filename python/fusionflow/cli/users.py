@@ -12,21 +12,31 @@ import click
 
 if TYPE_CHECKING:
     from fusionflow.accounts import Accounts
+    from fusionflow.config import Settings
+    from fusionflow.db import Database
+
+
+@contextmanager
+def server_database() -> Iterator[tuple[Database, Settings]]:
+    """The server's database (migrated) and settings, for the admin commands."""
+    from fusionflow.config import get_settings
+    from fusionflow.db import Database, migrate
+
+    settings = get_settings()
+    migrate.upgrade_server(settings)
+    db = Database(settings.database)
+    try:
+        yield db, settings
+    finally:
+        db.dispose()
 
 
 @contextmanager
 def _accounts() -> Iterator[Accounts]:
     from fusionflow.accounts import Accounts
-    from fusionflow.config import get_settings
-    from fusionflow.db import Database, migrate
 
-    url = get_settings().database
-    migrate.upgrade(url)
-    db = Database(url)
-    try:
+    with server_database() as (db, _):
         yield Accounts(db)
-    finally:
-        db.dispose()
 
 
 @click.group()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+
+from fusionflow.config import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -18,9 +21,20 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` up to ``revision``."""
-    command.upgrade(alembic_config(url), revision)
+def upgrade(
+    url: str, revision: str = "head", *, allowed_roots: Sequence[str] | None = None
+) -> None:
+    """Bring the database at ``url`` up to ``revision``. ``allowed_roots``: the server's
+    (read from the environment when not given), which an upgrade from before grants
+    grants to every user that exists (migration 0006)."""
+    config = alembic_config(url)
+    config.attributes["allowed_roots"] = allowed_roots
+    command.upgrade(config, revision)
+
+
+def upgrade_server(settings: Settings) -> None:
+    """Bring the database of a server with these settings up to date."""
+    upgrade(settings.database, allowed_roots=settings.allowed_roots)
 
 
 def current(url: str) -> str | None:

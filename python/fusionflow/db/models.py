@@ -1,4 +1,5 @@
-"""The metadata tables: users, jobs, their shards, artifacts and notifications."""
+"""The metadata tables: users, their groups and grants, jobs, their shards, artifacts and
+notifications."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -97,6 +99,49 @@ class User(Base):
     # Goes up with every password change; sessions and API tokens made at an older version
     # are refused.
     credential_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Group(Base):
+    """Users who are granted the same locations."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Grant(Base):
+    """A location (a server folder or an ``s3://`` prefix, canonical) that a user, or the
+    members of a group, may read. Exactly one of ``user_id`` and ``group_id`` is set."""
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (group_id IS NULL)", name="one_grantee"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    location: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), index=True
+    )
+    # The admin who granted it (kept when they are removed, as who it was).
+    granted_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ApiToken(Base):

@@ -40,7 +40,7 @@ def open_executor(settings: Settings | None = None) -> Iterator[Executor]:
     from fusionflow.db import Database, migrate
 
     settings = settings or get_settings()
-    migrate.upgrade(settings.database)
+    migrate.upgrade_server(settings)
     db = Database(settings.database)
     executor: Executor
     if settings.redis_url:

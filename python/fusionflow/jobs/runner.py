@@ -14,14 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, select, update
 
-from fusionflow import _core, pipelines, storage
+from fusionflow import _core, access, pipelines, storage
 from fusionflow.config import Settings
 from fusionflow.db import Artifact, Database, Job, JobStatus, Shard, ShardStatus, utcnow
 from fusionflow.errors import Cancelled, one_line
@@ -40,8 +40,11 @@ log = logging.getLogger(__name__)
 # run again, rather than take down worker after worker.
 MAX_LOST = 5
 
-# The key of a shard's summary that lists the files it quarantined.
+# The keys of a shard's summary that list the files it quarantined, and those it refused
+# to read because they do not lie under the job's inputs.
 QUARANTINED = "quarantined"
+REFUSED = "refused"
+NOT_UNDER_INPUTS = "not under the job's inputs (moved or linked since submit): not read"
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,10 @@ class JobRunner:
             with self.db.session() as session:
                 finish_job(session, job_id, JobStatus.FAILED, error=f"planning: {one_line(e)}")
             return
+        outside = set(access.outside_inputs([path for path, _ in entries], inputs))
+        if outside:  # the walker keeps links inside their roots; this makes sure
+            entries = [entry for entry in entries if entry[0] not in outside]
+            skipped = [*skipped, *((path, NOT_UNDER_INPUTS) for path in sorted(outside))]
         shards = planning.split(entries, self.settings.shard_bytes, self.settings.shard_files)
         with self.db.session() as session:
             started = session.execute(
@@ -184,6 +191,13 @@ class JobRunner:
         claim = self._patiently(f"{what}: claim", lambda: self._claim(job_id, index, worker))
         if claim is None:
             return
+        # Only what lies under the inputs that were checked at submit is read: a plan
+        # changed since, or a folder swapped for a link, cannot widen what the job reads.
+        refused = access.outside_inputs(claim.files, claim.inputs)
+        if refused:
+            log.warning("%s: %d files not under the job's inputs, not read", what, len(refused))
+            kept = set(claim.files) - set(refused)
+            claim = replace(claim, files=[f for f in claim.files if f in kept])
         part_url = work_url(self.settings, job_id, index)
         progress = isolated.ChildProgress() if claim.lost else _core.Progress()
         started = time.monotonic()
@@ -209,6 +223,7 @@ class JobRunner:
                 self._after_failure(job_id, index, claim, worker, e)
                 return
             duration = time.monotonic() - started
+            summary[REFUSED] = [{"path": path, "reason": NOT_UNDER_INPUTS} for path in refused]
             recorded = self._patiently(
                 f"{what}: recording its completion",
                 lambda: self._complete(job_id, claim, worker, part_url, summary, duration),
@@ -448,8 +463,8 @@ class JobRunner:
         pipeline = pipelines.get(name)
         params = pipeline.validate(raw_params, self.settings)
         fields = pipeline.finalize(parts, summaries, params, output)
-        quarantined = [entry for s in summaries for entry in s.get(QUARANTINED, [])]
-        fields["skipped"] = plan.get("skipped", []) + fields.get("skipped", []) + quarantined
+        left_out = [e for s in summaries for key in (QUARANTINED, REFUSED) for e in s.get(key, [])]
+        fields["skipped"] = plan.get("skipped", []) + fields.get("skipped", []) + left_out
         if started is not None:
             fields["elapsed_s"] = (utcnow() - started).total_seconds()
         summary = {

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fusionflow import storage
 from fusionflow.access import check_inputs
+from fusionflow.accounts import UserInfo
 from fusionflow.api.schemas import Artifact, DownloadLink, LinkRequest, NewJob, Timestamp
 from fusionflow.api.services import (
     API_PREFIX,
@@ -45,9 +46,7 @@ def submit(body: NewJob, user: CurrentUser, services: ServicesDep) -> JobInfo:
     """Start a job. It runs on the executors; follow it with ``GET /jobs/{id}`` or
     ``/events``. Parameters are checked against the pipeline's schema (422 naming the
     field); inputs the caller may not read are refused (403)."""
-    inputs = check_inputs(
-        services.settings, body.inputs, user_id=user.id, admin=user.role == "admin"
-    )
+    inputs = _readable(services, user, body.inputs)
     notify = body.notify.model_dump(exclude_unset=True) if body.notify else None
     return services.jobs.submit(
         body.pipeline, inputs, body.params, owner_id=user.id, name=body.name, notify=notify
@@ -58,9 +57,7 @@ def submit(body: NewJob, user: CurrentUser, services: ServicesDep) -> JobInfo:
 def preview(body: NewJob, user: CurrentUser, services: ServicesDep) -> InputsPreview:
     """What the job would read, without submitting it: files, bytes, paths left out, and
     the first files (for a "412 files, 1.3 GB" line before submit). Lists the inputs now."""
-    inputs = check_inputs(
-        services.settings, body.inputs, user_id=user.id, admin=user.role == "admin"
-    )
+    inputs = _readable(services, user, body.inputs)
     return services.jobs.preview(body.pipeline, inputs, body.params)
 
 
@@ -224,6 +221,13 @@ def link(job_id: str, body: LinkRequest, user: CurrentUser, services: ServicesDe
     )
     url = f"{API_PREFIX}/jobs/{job_id}/artifacts/{quote(found.name)}?link={token}"
     return DownloadLink(url=url, expires_in=LINK_TTL_S)
+
+
+def _readable(services: Services, user: UserInfo, inputs: list[str]) -> list[str]:
+    """The inputs as the job will read them, if the caller may read them all (403)."""
+    admin = user.role == "admin"
+    granted = [] if admin else services.grants.locations_for(user.id)
+    return check_inputs(services.settings, inputs, user_id=user.id, admin=admin, granted=granted)
 
 
 def _artifact(job_id: str, found: ArtifactInfo) -> Artifact:
