@@ -1,3 +1,3 @@
 """The UI's tests run against the real API (both databases), as the API's tests do."""
 
-from tests.api.conftest import admin, alice, allowed, api_settings, client  # noqa: F401
+from tests.api.conftest import admin, alice, allowed, api_settings, client, staff  # noqa: F401

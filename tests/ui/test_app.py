@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -14,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 import fusionflow.ui
 from fusionflow.api import create_app
 from fusionflow.config import Settings
-from fusionflow.ui.client import ApiClient
+from fusionflow.ui.client import ApiClient, ApiError
 from tests.api.conftest import ADMIN_PASSWORD, PASSWORD
 from tests.servers import free_port
 
@@ -151,6 +152,43 @@ def test_the_admin_page_manages_users_and_refuses_users(api_url: str, logged_in:
     refused.session_state["user"] = carol.session_state["user"]
     refused.run()
     assert refused.error[0].value == "admins only"  # the API decides, not the page
+
+
+def test_the_admin_page_grants_a_folder_to_a_group_and_takes_it_back(
+    api_url: str, allowed: Path, logged_in: LogIn
+) -> None:
+    admin = logged_in("admin", ADMIN_PASSWORD)
+    page = AppTest.from_function(_admin_page, default_timeout=30)
+    page.session_state["api"] = admin.session_state["api"]
+    page.session_state["user"] = admin.session_state["user"]
+    admin.session_state["api"].create_user("carol", PASSWORD)
+    page.run()
+
+    def labelled(kind: str, label: str) -> Any:
+        return next(e for e in getattr(page, kind) if e.label == label)
+
+    def click(label: str) -> str:
+        labelled("button", label).click().run()
+        assert not page.error, [e.value for e in page.error]
+        return str(page.success[0].value)
+
+    labelled("text_input", "Group name").input("team")
+    assert click("Create group") == "Created group team."
+    labelled("selectbox", "Group").select("team")
+    labelled("selectbox", "Member").select("carol")
+    assert click("Add to group") == "carol is in team."
+    labelled("text_input", "Location").input(str(allowed / "logs"))
+    labelled("selectbox", "Grant to").select("group team")
+    assert click("Grant") == f"Granted {allowed / 'logs'} to group team."
+    with ApiClient(api_url) as carol:
+        carol.login("carol", PASSWORD)
+        assert carol.preview("grep", [str(allowed / "logs")], {"patterns": ["x"]})["files"] == 2
+        [made] = [g for g in admin.session_state["api"].grants() if g["group"] == "team"]
+        labelled("selectbox", "Grant").select(f"{made['id']}: {allowed / 'logs'} → group team")
+        assert click("Revoke") == f"Revoked grant {made['id']}."
+        with pytest.raises(ApiError) as refused:
+            carol.preview("grep", [str(allowed / "logs")], {"patterns": ["x"]})
+        assert refused.value.status == 403
 
 
 def _admin_page() -> None:

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
+from urllib.parse import quote
 
 import httpx
 
@@ -250,6 +251,33 @@ class ApiClient:
 
     def delete_user(self, user_id: int) -> None:
         self._call("DELETE", f"/users/{user_id}")
+
+    def groups(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/groups"))
+
+    def create_group(self, name: str) -> dict[str, Any]:
+        return dict(self._call("POST", "/groups", json={"name": name}))
+
+    def delete_group(self, name: str) -> None:
+        self._call("DELETE", f"/groups/{quote(name, safe='')}")
+
+    def add_member(self, group: str, user_id: int) -> dict[str, Any]:
+        return dict(self._call("PUT", f"/groups/{quote(group, safe='')}/members/{user_id}"))
+
+    def remove_member(self, group: str, user_id: int) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/groups/{quote(group, safe='')}/members/{user_id}"))
+
+    def grants(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/grants"))
+
+    def grant(
+        self, location: str, *, user_id: int | None = None, group: str | None = None
+    ) -> dict[str, Any]:
+        body = {"location": location, "user_id": user_id, "group": group}
+        return dict(self._call("POST", "/grants", json=body))
+
+    def revoke(self, grant_id: int) -> None:
+        self._call("DELETE", f"/grants/{grant_id}")
 
 
 class _Progress:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -523,8 +524,7 @@ def admin() -> None:
     if right.button("Apply"):
         changed = session.call(api.update_user, target["id"], role=role, active=active)
         if changed is not None:
-            st.session_state.admin_done = f"{chosen} updated."
-            st.rerun()  # the table above shows the change
+            _done(f"{chosen} updated.")  # after a rerun: the table above shows the change
     st.subheader("New user")
     with st.form("new_user", clear_on_submit=True):
         username = st.text_input("User name")
@@ -534,8 +534,81 @@ def admin() -> None:
     if created:
         made = session.call(api.create_user, username, password, new_role)
         if made is not None:
-            st.session_state.admin_done = f"Created {made['username']}."
-            st.rerun()
+            _done(f"Created {made['username']}.")
+    _groups(api, by_name)
+    _grants(api, by_name)
+
+
+def _done(message: str) -> None:
+    """Show ``message`` after the rerun that shows the change."""
+    st.session_state.admin_done = message
+    st.rerun()
+
+
+def _groups(api: Any, by_name: dict[str, dict[str, Any]]) -> None:
+    st.subheader("Groups")
+    st.caption("A location granted to a group is granted to each of its members.")
+    groups = session.call(api.groups)
+    if groups is None:
+        return
+    rows = [{"group": g["name"], "members": ", ".join(g["members"])} for g in groups]
+    st.dataframe(rows, hide_index=True, use_container_width=True)
+    with st.form("new_group", clear_on_submit=True):
+        name = st.text_input("Group name")
+        if st.form_submit_button("Create group") and session.call(api.create_group, name):
+            _done(f"Created group {name}.")
+    if not groups:
+        return
+    left, right = st.columns(2)
+    group = left.selectbox("Group", [g["name"] for g in groups])
+    member = right.selectbox("Member", list(by_name))
+    add, remove, delete = st.columns(3)
+    user_id = by_name[member]["id"]
+    if add.button("Add to group") and session.call(api.add_member, group, user_id):
+        _done(f"{member} is in {group}.")
+    if remove.button("Remove from group") and session.call(api.remove_member, group, user_id):
+        _done(f"{member} left {group}.")
+    if delete.button("Delete group") and session.call(_succeeds(api.delete_group), group):
+        _done(f"Deleted group {group} and its grants.")
+
+
+def _grants(api: Any, by_name: dict[str, dict[str, Any]]) -> None:
+    st.subheader("Grants")
+    st.caption(
+        "Users read only their uploads and the server folders and s3:// prefixes granted to "
+        "them or their groups (read-only), all under FUSIONFLOW_ALLOWED_ROOTS."
+    )
+    grants, groups = session.call(api.grants), session.call(api.groups)
+    if grants is None or groups is None:
+        return
+    to = {g["id"]: f"group {g['group']}" if g["group"] else f"user {g['username']}" for g in grants}
+    rows = [{"id": g["id"], "location": g["location"], "to": to[g["id"]]} for g in grants]
+    st.dataframe(rows, hide_index=True, use_container_width=True)
+    grantees = [f"user {name}" for name in by_name] + [f"group {g['name']}" for g in groups]
+    with st.form("new_grant", clear_on_submit=True):
+        location = st.text_input("Location", placeholder="/srv/logs/team-a or s3://bucket/prefix/")
+        grantee = st.selectbox("Grant to", grantees)
+        if st.form_submit_button("Grant") and grantee:
+            kind, name = grantee.split(" ", 1)
+            who = {"user_id": by_name[name]["id"]} if kind == "user" else {"group": name}
+            made = session.call(api.grant, location, **who)
+            if made is not None:
+                _done(f"Granted {made['location']} to {grantee}.")
+    if grants:
+        labels = {f"{g['id']}: {g['location']} → {to[g['id']]}": g["id"] for g in grants}
+        chosen = st.selectbox("Grant", list(labels))
+        if st.button("Revoke") and session.call(_succeeds(api.revoke), labels[chosen]):
+            _done(f"Revoked grant {labels[chosen]}.")
+
+
+def _succeeds(action: Callable[..., None]) -> Callable[..., bool]:
+    """``action`` returning True when it is done (``session.call`` gives None on errors)."""
+
+    def done(*args: Any) -> bool:
+        action(*args)
+        return True
+
+    return done
 
 
 def _size(n: int) -> str:
