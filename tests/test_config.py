@@ -91,3 +91,9 @@ def test_password_hashes_default_to_half_the_cores(monkeypatch: pytest.MonkeyPat
     cores = len(os.sched_getaffinity(0))
     assert Settings().hashes_at_once == max(1, cores // 2)
     assert Settings(password_hashes=3).hashes_at_once == 3
+
+
+def test_allowed_roots_are_absolute_folders_or_s3_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUSIONFLOW_ALLOWED_ROOTS", "/srv:logs")
+    with pytest.raises(ValueError, match="'logs' is neither an absolute path nor an s3:// prefix"):
+        Settings()

@@ -101,20 +101,32 @@ def outside_inputs(files: Sequence[str], inputs: Sequence[str]) -> list[str]:
     submit), links resolved: a plan changed after submit, or a folder swapped for a link
     since it was listed, must not widen what the job reads."""
     real = [_resolved(item) for item in inputs]
-    return [f for f in files if not any(_covers(root, _resolved(f)) for root in real)]
+    folders: dict[str, str] = {}  # resolved once per folder: shards hold thousands of files
+    return [f for f in files if not any(_covers(root, _resolved(f, folders)) for root in real)]
 
 
-def _resolved(item: str) -> str:
+def _resolved(item: str, folders: dict[str, str] | None = None) -> str:
     if item.startswith(uploads.SCHEME) or storage.is_s3(item):
         return item
-    return os.path.realpath(storage.local_path(item))
+    path = os.fspath(storage.local_path(item))
+    if folders is None:
+        return os.path.realpath(path)
+    parent, name = os.path.split(path)
+    if parent not in folders:
+        folders[parent] = os.path.realpath(parent)
+    full = os.path.join(folders[parent], name)
+    if name in ("", ".", "..") or os.path.islink(full):
+        return os.path.realpath(full)
+    return full
 
 
 def _covers(root: str, place: str) -> bool:
     if place.startswith(uploads.SCHEME) or storage.is_s3(place):
         named = not any(part in (".", "..") for part in place.split("/")[3:])
         return named and _s3_within(place.rstrip("/"), root.rstrip("/"))
-    return not storage.is_s3(root) and Path(place).is_relative_to(root)
+    if storage.is_s3(root) or root.startswith(uploads.SCHEME):
+        return False
+    return place == root or place.startswith(root.rstrip("/") + "/")
 
 
 def _granted(settings: Settings, item: str, place: str, admin: bool, granted: Sequence[str]) -> str:

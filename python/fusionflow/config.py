@@ -174,9 +174,11 @@ class Settings(BaseSettings):
     @field_validator("allowed_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return split_roots(value)
-        return [os.fspath(root) for root in value]
+        roots = split_roots(value) if isinstance(value, str) else [os.fspath(r) for r in value]
+        for root in roots:
+            if not (root.startswith(("s3://", "file://")) or Path(root).is_absolute()):
+                raise ValueError(f"{root!r} is neither an absolute path nor an s3:// prefix")
+        return roots
 
     @classmethod
     def settings_customise_sources(

@@ -122,6 +122,8 @@ def test_a_revocation_refuses_the_next_submit_and_spares_the_running_job(
     join(client, admin, "ops", carol_id)
 
     job = submit_grep(client, carol, [str(slow)], patterns=[SLOW_PATTERN, "ERROR in file"])
+    held = submit_grep(client, carol, [str(slow)], patterns=[SLOW_PATTERN])
+    assert client.post(f"{JOBS}/{held['id']}/cancel", headers=carol).status_code == 200
     assert client.delete(f"{GRANTS}/{direct['id']}", headers=admin).status_code == 204
     left = client.delete(f"{GROUPS}/ops/members/{carol_id}", headers=admin)
     assert left.status_code == 200
@@ -133,6 +135,11 @@ def test_a_revocation_refuses_the_next_submit_and_spares_the_running_job(
     again = client.post(JOBS, json=_grep([str(slow)]), headers=carol)
     assert again.status_code == 403
     assert again.json()["detail"] == f"{slow}: {NOT_GRANTED}"
+    # A retry reads again: it needs the grant as it is now.
+    retried = client.post(f"{JOBS}/{held['id']}/retry", headers=carol)
+    assert retried.status_code == 403
+    assert retried.json()["detail"] == f"{slow}: {NOT_GRANTED}"
+    assert client.get(f"{JOBS}/{held['id']}", headers=carol).json()["status"] == "cancelled"
 
     done = wait_for(client, job["id"], carol, timeout=120)
     assert done["status"] == "completed", done

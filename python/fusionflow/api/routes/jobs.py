@@ -154,7 +154,10 @@ def cancel(job_id: str, user: CurrentUser, services: ServicesDep) -> JobInfo:
 
 @router.post("/{job_id}/retry", response_model=JobInfo, status_code=status.HTTP_202_ACCEPTED)
 def retry(job_id: str, user: CurrentUser, services: ServicesDep) -> JobInfo:
-    """Run a failed or cancelled job again, keeping its completed shards (409 otherwise)."""
+    """Run a failed or cancelled job again, keeping its completed shards (409 otherwise).
+    It reads again: its inputs must be readable by the caller now (403 otherwise)."""
+    found = services.jobs.get(job_id, visible_to=visible_to(user))
+    _readable(services, user, found.inputs)
     return services.jobs.retry(job_id, visible_to=visible_to(user))
 
 
