@@ -17,6 +17,7 @@ __all__ = [
     "extract_text",
     "grep",
     "list_files",
+    "outside_roots",
     "resize_images",
     "serve_extract_worker",
     "storage_configure",
@@ -141,6 +142,9 @@ def list_files(
     follow_symlinks: bool = False,
     threads: int = 0,
 ) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]: ...
+def outside_roots(
+    files: Sequence[str | PathLike[str]], roots: Sequence[str | PathLike[str]]
+) -> list[int]: ...
 def concat_parts(
     parts: Sequence[str | PathLike[str]],
     output: str | PathLike[str],

@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from fusionflow import storage, uploads
+from fusionflow import _core, storage, uploads
 from fusionflow.config import Settings
 from fusionflow.errors import InvalidParameter
 from fusionflow.uploads import user_prefix
@@ -99,34 +99,9 @@ def within(place: str, location: str) -> bool:
 def outside_inputs(files: Sequence[str], inputs: Sequence[str]) -> list[str]:
     """Those of a job's ``files`` that do not lie under its ``inputs`` (as checked at
     submit), links resolved: a plan changed after submit, or a folder swapped for a link
-    since it was listed, must not widen what the job reads."""
-    real = [_resolved(item) for item in inputs]
-    folders: dict[str, str] = {}  # resolved once per folder: shards hold thousands of files
-    return [f for f in files if not any(_covers(root, _resolved(f, folders)) for root in real)]
-
-
-def _resolved(item: str, folders: dict[str, str] | None = None) -> str:
-    if item.startswith(uploads.SCHEME) or storage.is_s3(item):
-        return item
-    path = os.fspath(storage.local_path(item))
-    if folders is None:
-        return os.path.realpath(path)
-    parent, name = os.path.split(path)
-    if parent not in folders:
-        folders[parent] = os.path.realpath(parent)
-    full = os.path.join(folders[parent], name)
-    if name in ("", ".", "..") or os.path.islink(full):
-        return os.path.realpath(full)
-    return full
-
-
-def _covers(root: str, place: str) -> bool:
-    if place.startswith(uploads.SCHEME) or storage.is_s3(place):
-        named = not any(part in (".", "..") for part in place.split("/")[3:])
-        return named and _s3_within(place.rstrip("/"), root.rstrip("/"))
-    if storage.is_s3(root) or root.startswith(uploads.SCHEME):
-        return False
-    return place == root or place.startswith(root.rstrip("/") + "/")
+    since it was listed, must not widen what the job reads. (In the core: a shard holds
+    thousands of files, and each may need a system call.)"""
+    return [files[i] for i in _core.outside_roots(list(files), list(inputs))]
 
 
 def _granted(settings: Settings, item: str, place: str, admin: bool, granted: Sequence[str]) -> str:

@@ -24,6 +24,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod confine;
 pub mod csv;
 mod error;
 pub mod extract;

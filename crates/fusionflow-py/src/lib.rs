@@ -329,6 +329,14 @@ fn list_files(
     ))
 }
 
+/// The indices of those of `files` that lie under none of `roots`, links resolved (see
+/// `fusionflow_core::confine::outside`).
+#[pyfunction]
+#[allow(clippy::needless_pass_by_value)] // PyO3 passes owned values
+fn outside_roots(py: Python<'_>, files: Vec<PathBuf>, roots: Vec<PathBuf>) -> Vec<usize> {
+    py.detach(|| fusionflow_core::confine::outside(&files, &roots))
+}
+
 /// Concatenates consecutive shards' match files into `output` (see
 /// `fusionflow_core::grep::concat_parts`); returns the bytes written.
 #[pyfunction]
@@ -458,6 +466,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_grep_patterns, m)?)?;
     m.add_function(wrap_pyfunction!(csv_aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(list_files, m)?)?;
+    m.add_function(wrap_pyfunction!(outside_roots, m)?)?;
     m.add_function(wrap_pyfunction!(concat_parts, m)?)?;
     m.add_function(wrap_pyfunction!(resize_images, m)?)?;
     m.add_function(wrap_pyfunction!(extract_text, m)?)?;

@@ -117,10 +117,6 @@ class JobRunner:
             with self.db.session() as session:
                 finish_job(session, job_id, JobStatus.FAILED, error=f"planning: {one_line(e)}")
             return
-        outside = set(access.outside_inputs([path for path, _ in entries], inputs))
-        if outside:  # the walker keeps links inside their roots; this makes sure
-            entries = [entry for entry in entries if entry[0] not in outside]
-            skipped = [*skipped, *((path, NOT_UNDER_INPUTS) for path in sorted(outside))]
         shards = planning.split(entries, self.settings.shard_bytes, self.settings.shard_files)
         with self.db.session() as session:
             started = session.execute(
