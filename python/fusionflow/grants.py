@@ -9,6 +9,7 @@ counts from the next submit: a job keeps what it was given when it was submitted
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from datetime import datetime
@@ -23,6 +24,8 @@ from fusionflow.accounts import UserNotFound
 from fusionflow.config import Settings
 from fusionflow.db import Database, Grant, Group, GroupMember, User
 from fusionflow.errors import InvalidParameter
+
+log = logging.getLogger(__name__)
 
 GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # The group an upgrade from before grants puts every user in (migration 0006).
@@ -44,6 +47,11 @@ class GrantInfo(BaseModel):
     group: str | None = None
     granted_by: str
     created_at: datetime
+
+    @property
+    def grantee(self) -> str:
+        """``user <name>`` or ``group <name>``."""
+        return f"group {self.group}" if self.group is not None else f"user {self.username}"
 
 
 class GroupNotFound(LookupError):
@@ -121,7 +129,10 @@ class Grants:
                 )
                 session.add(found)
                 session.flush()
-            return self._info(session, found)
+            made = self._info(session, found)
+        # Who may read what is worth a line in the log (an audit trail), each change.
+        log.info("grant %d: %s to %s, by %s", made.id, made.location, made.grantee, granted_by)
+        return made
 
     def find(self, *, user_id: int | None = None, group: str | None = None) -> list[GrantInfo]:
         """Every grant, or those to one user (directly) or one group."""
@@ -139,6 +150,7 @@ class Grants:
             if found is None:
                 raise GrantNotFound(f"no grant {grant_id}")
             session.delete(found)
+        log.info("grant %d revoked: %s", grant_id, found.location)
 
     @staticmethod
     def _info(session: Session, found: Grant) -> GrantInfo:
@@ -186,6 +198,7 @@ class Grants:
         """Remove the group, its memberships and its grants."""
         with self.db.session() as session:
             session.delete(_group(session, name))
+        log.info("group %s deleted, with its grants", name)
 
     def add_member(self, name: str, user_id: int) -> GroupInfo:
         with self.db.session() as session:
@@ -195,7 +208,9 @@ class Grants:
             if session.get(GroupMember, (group.id, user_id)) is None:
                 session.add(GroupMember(group_id=group.id, user_id=user_id))
                 session.flush()
-            return self._group_info(session, group)
+            info = self._group_info(session, group)
+        log.info("group %s: user %d added", name, user_id)
+        return info
 
     def remove_member(self, name: str, user_id: int) -> GroupInfo:
         with self.db.session() as session:
@@ -205,7 +220,9 @@ class Grants:
                     GroupMember.group_id == group.id, GroupMember.user_id == user_id
                 )
             )
-            return self._group_info(session, group)
+            info = self._group_info(session, group)
+        log.info("group %s: user %d removed", name, user_id)
+        return info
 
     def groups_of(self, user_id: int) -> list[str]:
         """The names of the user's groups."""

@@ -3,6 +3,8 @@ group, under the allowed roots; revocations count from the next submit."""
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -124,14 +126,16 @@ def test_a_revocation_refuses_the_next_submit_and_spares_the_running_job(
     job = submit_grep(client, carol, [str(slow)], patterns=[SLOW_PATTERN, "ERROR in file"])
     held = submit_grep(client, carol, [str(slow)], patterns=[SLOW_PATTERN])
     assert client.post(f"{JOBS}/{held['id']}/cancel", headers=carol).status_code == 200
+    deadline = time.monotonic() + 30
+    while client.get(f"{JOBS}/{job['id']}", headers=carol).json()["shards_total"] == 0:
+        assert time.monotonic() < deadline, "never planned"
+        time.sleep(0.02)
     assert client.delete(f"{GRANTS}/{direct['id']}", headers=admin).status_code == 204
     left = client.delete(f"{GROUPS}/ops/members/{carol_id}", headers=admin)
     assert left.status_code == 200
     assert left.json()["members"] == []
-    assert client.get(f"{JOBS}/{job['id']}", headers=carol).json()["status"] in (
-        "pending",
-        "running",
-    )
+    # Planned before: it keeps what it was given.
+    assert client.get(f"{JOBS}/{job['id']}", headers=carol).json()["status"] == "running"
     again = client.post(JOBS, json=_grep([str(slow)]), headers=carol)
     assert again.status_code == 403
     assert again.json()["detail"] == f"{slow}: {NOT_GRANTED}"
@@ -171,8 +175,9 @@ def test_no_route_tells_a_user_what_is_granted(
 
 
 def test_grants_and_groups_are_managed_by_admins(
-    client: TestClient, admin: dict[str, str], allowed: Path
+    client: TestClient, admin: dict[str, str], allowed: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="fusionflow.grants")
     dave = add_user(client, admin, "dave")
     (allowed / "team").mkdir()
     (allowed / "link").symlink_to(allowed / "team")
@@ -209,6 +214,14 @@ def test_grants_and_groups_are_managed_by_admins(
     assert to_team["id"] not in [g["id"] for g in client.get(GRANTS, headers=admin).json()]
     assert client.delete(f"{GRANTS}/{made['id']}", headers=admin).status_code == 204
     assert client.delete(f"{GRANTS}/{made['id']}", headers=admin).status_code == 404
+    # Every change is a line in the log: who may read what, and who said so.
+    assert [m for m in caplog.messages if m.startswith(f"grant {made['id']}")] == [
+        f"grant {made['id']}: {allowed / 'team'} to user dave, by admin",
+        f"grant {made['id']}: {allowed / 'team'} to user dave, by admin",  # granted again
+        f"grant {made['id']} revoked: {allowed / 'team'}",
+    ]
+    assert f"group team: user {dave} added" in caplog.messages
+    assert "group team deleted, with its grants" in caplog.messages
 
 
 def test_a_removed_user_takes_their_grants_along(

@@ -44,8 +44,7 @@ def list_grants(username: str | None, group: str | None, as_json: bool) -> None:
         click.echo(json.dumps([g.model_dump(mode="json") for g in found], indent=2))
         return
     for item in found:
-        grantee = f"user {item.username}" if item.group is None else f"group {item.group}"
-        click.echo(f"{item.id}\t{item.location}\t{grantee}")
+        click.echo(f"{item.id}\t{item.location}\t{item.grantee}")
 
 
 @grants.command("add")
@@ -60,8 +59,7 @@ def add(location: str, username: str | None, group: str | None) -> None:
     with _services() as (store, accounts):
         user_id = accounts.get(username).id if username else None
         made = store.grant(location, user_id=user_id, group=group, granted_by="cli")
-    grantee = f"user {made.username}" if made.group is None else f"group {made.group}"
-    click.echo(f"granted {made.location} to {grantee} (grant {made.id})")
+    click.echo(f"granted {made.location} to {made.grantee} (grant {made.id})")
 
 
 @grants.command("remove")
