@@ -35,6 +35,8 @@ from fusionflow.errors import InvalidParameter
 from fusionflow.uploads import user_prefix
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Whether the ceiling or the grants refuse it, and whether it exists or not: the same words.
+NOT_GRANTED = "not granted to you (an admin can grant it)"
 
 
 class Forbidden(PermissionError):
@@ -108,13 +110,13 @@ def _granted(settings: Settings, item: str, place: str, admin: bool, granted: Se
     """``place`` (what ``item`` names, canonical) if this reader may read it."""
     if not under_ceiling(settings, place):
         if not admin:  # told as "not granted": users learn nothing of the server's roots
-            raise Forbidden(f"{item}: not granted to you (an admin can grant it)")
+            raise Forbidden(f"{item}: {NOT_GRANTED}")
         roots = os.pathsep.join(map(os.fspath, settings.allowed_roots)) or "none configured"
         raise Forbidden(
             f"{item}: outside FUSIONFLOW_ALLOWED_ROOTS ({roots}); nothing outside it is read"
         )
     if not admin and not any(within(place, location) for location in granted):
-        raise Forbidden(f"{item}: not granted to you (an admin can grant it)")
+        raise Forbidden(f"{item}: {NOT_GRANTED}")
     return place
 
 
