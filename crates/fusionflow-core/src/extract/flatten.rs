@@ -24,12 +24,17 @@ pub struct Flattened {
     appearances: Vec<(ObjectId, Option<Stream>)>,
     /// The annotations left on the page.
     annots: Vec<Object>,
+    /// The page's own content streams, read in the original document (the update holds
+    /// only what it changes).
+    contents: Vec<Object>,
 }
 
 /// The annotations of `page` that can be drawn into it, if any.
 pub fn flattened(document: &Document, page: &Dictionary, widgets: bool) -> Option<Flattened> {
     let annots = document.dereference(page.get(b"Annots").ok()?).ok()?.1.as_array().ok()?;
-    let mut out = Flattened { draw: Vec::new(), appearances: Vec::new(), annots: Vec::new() };
+    let contents = page_contents(document, page);
+    let mut out =
+        Flattened { draw: Vec::new(), appearances: Vec::new(), annots: Vec::new(), contents };
     for annot in annots {
         let drawn = document
             .dereference(annot)
@@ -70,7 +75,7 @@ impl Flattened {
         let draw = document.add_object(Stream::new(Dictionary::new(), draw));
         let Ok(page) = document.get_dictionary_mut(page_id) else { return };
         let mut contents = vec![Object::Reference(open)];
-        contents.extend(page_contents(page));
+        contents.extend(self.contents);
         contents.push(Object::Reference(draw));
         page.set("Contents", contents);
         let mut resources = resources;
@@ -104,10 +109,20 @@ pub fn own_resources(document: &Document, page: &Dictionary) -> Dictionary {
     resources
 }
 
-fn page_contents(page: &Dictionary) -> Vec<Object> {
-    match page.get(b"Contents") {
-        Ok(Object::Array(parts)) => parts.clone(),
-        Ok(one @ Object::Reference(_)) => vec![one.clone()],
+/// The references to the page's content streams. `Contents` may be one stream, an array
+/// of them, or a reference to such an array (`issue6127.pdf`, `i1040nr.pdf`: put inside
+/// the new array as it was, that reference hid the page's whole text).
+fn page_contents(document: &Document, page: &Dictionary) -> Vec<Object> {
+    let Ok(contents) = page.get(b"Contents") else { return Vec::new() };
+    let target = match contents {
+        Object::Reference(id) => document.get_object(*id).ok(),
+        other => Some(other),
+    };
+    match target {
+        Some(Object::Array(parts)) => parts.clone(),
+        Some(Object::Stream(_)) if matches!(contents, Object::Reference(_)) => {
+            vec![contents.clone()]
+        }
         _ => Vec::new(),
     }
 }
