@@ -41,9 +41,8 @@ pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
     let mut text = String::new();
     for index in 0..pages {
         if let Some(page) = document.page(index) {
-            if let Some((page_text, mut area)) = page_text(&page) {
-                let boxes = poppler_layout::char_boxes(&page, &mut area);
-                text.push_str(&spaced(page_text.as_str(), &boxes));
+            if let Some((page_text, area)) = page_text(&page) {
+                text.push_str(&read_on_past_nuls(&page, page_text, area));
             }
             let fields = form_fields(&document, index, page.form_field_mapping().len());
             for field in free_texts(&page).into_iter().chain(fields) {
@@ -79,6 +78,73 @@ fn page_text(page: &Page) -> Option<(glib::GString, Rectangle)> {
         }
     }
     Some((text, area))
+}
+
+/// The most times one page's text is selected again after a U+0000.
+const MAX_NULS: usize = 64;
+
+/// The page's text selected over `area` (as `first`), spaced, and read on past each
+/// U+0000. Poppler's `GLib` text call returns a C string, which a glyph read as U+0000
+/// ends (`issue19971.pdf` p. 6: 485 characters lost); its layout call still gives every
+/// character's box. So where the boxes outnumber the text, the rest is selected again
+/// from the box of the character that ended it, as often as it is cut. (`pdftotext`
+/// writes the U+0000; here it is left out.)
+fn read_on_past_nuls(page: &Page, first: glib::GString, mut area: Rectangle) -> String {
+    let mut boxes = poppler_layout::char_boxes(page, &mut area);
+    let mut text = first;
+    let mut out = String::new();
+    let mut last_box: Option<CharBox> = None;
+    for _ in 0..MAX_NULS {
+        let Some((shown, rest, rest_area, rest_boxes)) = rest_after_cut(page, &text, &boxes, &area)
+        else {
+            break;
+        };
+        join(&mut out, last_box, &spaced(text.as_str(), &boxes[..shown]), boxes.first());
+        last_box = shown.checked_sub(1).map(|i| boxes[i]);
+        (text, area, boxes) = (rest, rest_area, rest_boxes);
+    }
+    join(&mut out, last_box, &spaced(text.as_str(), &boxes), boxes.first());
+    out
+}
+
+/// Where `text` was cut (the count of its characters that have boxes), and the text
+/// after it, with its area and boxes; None when `text` is whole.
+fn rest_after_cut(
+    page: &Page,
+    text: &str,
+    boxes: &[CharBox],
+    area: &Rectangle,
+) -> Option<(usize, glib::GString, Rectangle, Vec<CharBox>)> {
+    let all = text.chars().count();
+    if boxes.len() <= all {
+        return None; // whole (direction marks have boxes on some pages only)
+    }
+    let unmarked = text.chars().filter(|&c| !is_bidi_control(c)).count();
+    // The character that ended it is the one after those shown: marks boxed or not.
+    [all, unmarked].into_iter().find_map(|shown| {
+        let cut = boxes[shown];
+        let right_to_left = area.x1() > area.x2();
+        let mut rest_area = Rectangle::new();
+        rest_area.set_x1(if right_to_left { cut.x2 } else { cut.x1 });
+        rest_area.set_y1(f64::midpoint(cut.y1, cut.y2));
+        rest_area.set_x2(area.x2());
+        rest_area.set_y2(area.y2());
+        let rest = page.text_for_area(&mut rest_area)?;
+        let rest_boxes = poppler_layout::char_boxes(page, &mut rest_area);
+        // Selected from there, the rest holds exactly the characters not yet read.
+        (rest_boxes.len() == boxes.len() - shown).then_some((shown, rest, rest_area, rest_boxes))
+    })
+}
+
+/// `piece` appended to `out`, apart from what came before as the boxes say.
+fn join(out: &mut String, before: Option<CharBox>, piece: &str, first: Option<&CharBox>) {
+    if let (Some(a), Some(b)) = (before, first) {
+        let apart = !out.ends_with(char::is_whitespace) && !piece.starts_with(char::is_whitespace);
+        if apart {
+            out.extend(separator(&a, b));
+        }
+    }
+    out.push_str(piece);
 }
 
 /// An area holding any page, from its top left corner to its bottom right, or from its
