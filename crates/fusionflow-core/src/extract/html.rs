@@ -63,7 +63,7 @@ pub fn extract(html: &str) -> Extracted {
     let _ = tokenizer.feed(&input);
     tokenizer.end();
     let text = tokenizer.sink.state.into_inner().text;
-    Extracted { text, pages: None, encoding: None }
+    Extracted { text, ..Default::default() }
 }
 
 #[derive(Default)]

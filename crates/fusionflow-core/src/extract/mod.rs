@@ -110,6 +110,8 @@ pub struct Extracted {
     pub pages: Option<u32>,
     /// The encoding the text was decoded from (text and HTML).
     pub encoding: Option<String>,
+    /// What went wrong in a part while the rest was read (`page 3: ...`).
+    pub notes: Vec<String>,
 }
 
 /// Parses `data` as `format`: what runs in a worker process.
@@ -195,6 +197,9 @@ pub struct Document {
     pub bytes: u64,
     /// Why there is no text.
     pub error: Option<String>,
+    /// What went wrong in a part (a page) while the rest was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The result of a run: the contents of `summary.json`.
@@ -415,6 +420,7 @@ fn extract_file(
     document.pages = found.pages;
     document.characters = found.text.chars().count() as u64;
     document.encoding = found.encoding;
+    document.notes = found.notes;
     if options.detect_language {
         document.language = language(&found.text);
     }

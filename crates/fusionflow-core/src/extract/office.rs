@@ -50,7 +50,7 @@ pub fn extract(data: &[u8], kind: Kind) -> Result<Extracted, String> {
         Kind::Odt => odt_text(&xml),
     }
     .map_err(|e| corrupt(&e))?;
-    Ok(Extracted { text, pages: None, encoding: None })
+    Ok(Extracted { text, ..Default::default() })
 }
 
 fn docx_text(xml: &str) -> quick_xml::Result<String> {

@@ -24,14 +24,20 @@ use super::Extracted;
 
 /// Extracts the text of every page of `data`.
 pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
-    let bytes = glib::Bytes::from_owned(rewrite::for_text(data));
-    let document = Document::from_bytes(&bytes, None).map_err(|e| {
-        if e.matches(poppler::Error::Encrypted) {
-            "encrypted PDF (a password is needed)".to_owned()
-        } else {
-            format!("corrupt PDF: {}", e.message())
-        }
-    })?;
+    let drawn = rewrite::for_text(&data);
+    read(data, drawn)
+}
+
+/// The text of every page of `drawn` (the file as pdftotext sees it), or of `data` (the
+/// file as it is) where drawing a page's annotations lost its own text: an extra pass
+/// must never cost a page; the note says which.
+fn read(data: Vec<u8>, drawn: Option<Vec<u8>>) -> Result<Extracted, String> {
+    let (bytes, plain) = match drawn {
+        Some(drawn) => (glib::Bytes::from_owned(drawn), Some(glib::Bytes::from_owned(data))),
+        None => (glib::Bytes::from_owned(data), None),
+    };
+    let document = open(&bytes)?;
+    let plain = plain.as_ref().and_then(|b| open(b).ok());
     let pages = document.n_pages().max(0);
     if pages == 0 {
         // A PDF has at least one page: none means a page tree poppler could not read
@@ -39,13 +45,23 @@ pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
         return Err("corrupt PDF: no page could be read (a broken page tree)".to_owned());
     }
     let mut text = String::new();
+    let mut notes = Vec::new();
     for index in 0..pages {
-        if let Some(page) = document.page(index) {
-            if let Some((page_text, area)) = page_text(&page) {
-                text.push_str(&read_on_past_nuls(&page, page_text, area));
+        let mut read = document.page(index).map(|page| read_page(&document, &page, index));
+        let unflattened = plain.as_ref().and_then(|p| Some((p, p.page(index)?)));
+        if let (Some((own, _)), Some((plain, page))) = (&read, unflattened) {
+            let (plain_own, fields) = read_page(plain, &page, index);
+            if ink(&plain_own) > ink(own) {
+                notes.push(format!(
+                    "page {}: drawing its annotations lost text; read without them",
+                    index + 1
+                ));
+                read = Some((plain_own, fields));
             }
-            let fields = form_fields(&document, index, page.form_field_mapping().len());
-            for field in free_texts(&page).into_iter().chain(fields) {
+        }
+        if let Some((own, fields)) = read {
+            text.push_str(&own);
+            for field in fields {
                 if !text.is_empty() && !text.ends_with(['\n', '\u{c}']) {
                     text.push('\n');
                 }
@@ -58,7 +74,30 @@ pub fn extract(data: Vec<u8>) -> Result<Extracted, String> {
         }
         text.push('\u{c}');
     }
-    Ok(Extracted { text, pages: u32::try_from(pages).ok(), encoding: None })
+    Ok(Extracted { text, pages: u32::try_from(pages).ok(), encoding: None, notes })
+}
+
+fn open(bytes: &glib::Bytes) -> Result<Document, String> {
+    Document::from_bytes(bytes, None).map_err(|e| {
+        if e.matches(poppler::Error::Encrypted) {
+            "encrypted PDF (a password is needed)".to_owned()
+        } else {
+            format!("corrupt PDF: {}", e.message())
+        }
+    })
+}
+
+/// The page's own text (spaced, annotations drawn into it included), and the text of
+/// its annotations that were not drawn (`FreeText` contents, form fields), in order.
+fn read_page(document: &Document, page: &Page, index: i32) -> (String, Vec<String>) {
+    let own = page_text(page).map(|(text, area)| read_on_past_nuls(page, text, area));
+    let fields = form_fields(document, index, page.form_field_mapping().len());
+    (own.unwrap_or_default(), free_texts(page).into_iter().chain(fields).collect())
+}
+
+/// Characters that are not white space.
+fn ink(text: &str) -> usize {
+    text.chars().filter(|c| !c.is_whitespace()).count()
 }
 
 /// The page's text, and the area it was selected over. Poppler's selection reads a
@@ -72,7 +111,6 @@ fn page_text(page: &Page) -> Option<(glib::GString, Rectangle)> {
     // Poppler embeds each right-to-left word in U+202B ... U+202C.
     if text.contains('\u{202b}') {
         let mut back = whole_page(true);
-        let ink = |t: &str| t.chars().filter(|c| !c.is_whitespace()).count();
         if let Some(other) = page.text_for_area(&mut back).filter(|t| ink(t) > ink(&text)) {
             return Some((other, back));
         }
@@ -287,6 +325,50 @@ fn shown(field: &FormField) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A one-page PDF showing `words` (none: an empty page).
+    fn one_page(words: Option<&str>) -> Vec<u8> {
+        use lopdf::{dictionary, Document as Pdf, Object, Stream};
+        let mut pdf = Pdf::with_version("1.4");
+        let pages = pdf.new_object_id();
+        let font = pdf.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        });
+        let content =
+            words.map_or_else(String::new, |w| format!("BT /F1 12 Tf 72 700 Td ({w}) Tj ET"));
+        let content = pdf.add_object(Stream::new(dictionary! {}, content.into_bytes()));
+        let page = pdf.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages,
+            "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+            "Contents" => content,
+            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
+        });
+        pdf.objects.insert(
+            pages,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
+            }),
+        );
+        let catalog = pdf.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+        pdf.trailer.set("Root", catalog);
+        let mut out = Vec::new();
+        pdf.save_to(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_page_the_drawing_pass_lost_is_read_without_it_and_said_so() {
+        let file = one_page(Some("Hello world"));
+        let drawn_right = read(file.clone(), Some(one_page(Some("Hello world drawn")))).unwrap();
+        assert_eq!(drawn_right.text, "Hello world drawn\n\u{c}");
+        assert!(drawn_right.notes.is_empty());
+        // The drawn file lost the page's text (as a nested contents array once did).
+        let lost = read(file.clone(), Some(one_page(None))).unwrap();
+        assert_eq!(lost.text, "Hello world\n\u{c}");
+        assert_eq!(lost.notes, ["page 1: drawing its annotations lost text; read without them"]);
+        assert_eq!(read(file, None).unwrap().text, "Hello world\n\u{c}");
+    }
 
     /// A 10 pt character at `x`, `y` (its top left), `w` wide and `h` high.
     fn at(x: f64, y: f64, w: f64, h: f64) -> CharBox {

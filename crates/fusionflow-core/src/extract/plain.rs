@@ -25,7 +25,7 @@ pub fn decode(data: &[u8]) -> (String, &'static Encoding) {
 /// Plain text (also Markdown, CSV, logs): the decoded text itself.
 pub fn extract(data: &[u8]) -> Extracted {
     let (text, encoding) = decode(data);
-    Extracted { text, pages: None, encoding: Some(encoding.name().to_owned()) }
+    Extracted { text, encoding: Some(encoding.name().to_owned()), ..Default::default() }
 }
 
 #[cfg(test)]

@@ -12,19 +12,19 @@ use super::{flatten, uncrop};
 /// The most one stream may inflate to while scanning or parsing the file.
 const MAX_STREAM: usize = 64 << 20;
 
-/// `data` with its cropped pages widened and its annotations drawn, or `data` as it is
-/// when no page needs it or the file cannot be rewritten (then poppler reads what it can).
-pub fn for_text(data: Vec<u8>) -> Vec<u8> {
-    let seen = Seen::of(&data);
+/// `data` with its cropped pages widened and its annotations drawn; None when no page
+/// needs it or the file cannot be rewritten (then poppler reads what it can).
+pub fn for_text(data: &[u8]) -> Option<Vec<u8>> {
+    let seen = Seen::of(data);
     if !seen.worth_parsing() {
-        return data;
+        return None;
     }
     let options = LoadOptions { max_decompressed_size: Some(MAX_STREAM), ..Default::default() };
-    let Ok(document) = Document::load_mem_with_options(&data, options) else { return data };
+    let document = Document::load_mem_with_options(data, options).ok()?;
     // A repaired cross-reference table would make the update's offsets lie; encrypted
     // files are left as they are rather than trusting a rewrite of their encryption.
     if document.was_encrypted() || document.xref_recovery.is_some() {
-        return data;
+        return None;
     }
     // Fields whose appearances are to be made anew are read from their values (`pdf`).
     let widgets = !needs_appearances(&document);
@@ -39,9 +39,9 @@ pub fn for_text(data: Vec<u8>) -> Vec<u8> {
         }
     }
     if edits.is_empty() {
-        return data;
+        return None;
     }
-    let mut update = IncrementalDocument::create_from(data, document);
+    let mut update = IncrementalDocument::create_from(data.to_vec(), document);
     for (id, crop, drawn) in edits {
         if update.opt_clone_object_to_new_document(id).is_err() {
             continue;
@@ -54,10 +54,7 @@ pub fn for_text(data: Vec<u8>) -> Vec<u8> {
         }
     }
     let mut out = Vec::with_capacity(update.get_prev_documents_bytes().len() + 4096);
-    match update.save_to(&mut out) {
-        Ok(()) => out,
-        Err(_) => update.get_prev_documents_bytes().to_vec(),
-    }
+    update.save_to(&mut out).is_ok().then_some(out)
 }
 
 fn needs_appearances(document: &Document) -> bool {
@@ -173,12 +170,12 @@ mod tests {
     fn a_page_cropped_by_its_tree_is_widened_in_an_update() {
         let media = ("MediaBox", box_of([0, 0, 300, 200]));
         let original = pdf(&[("CropBox", box_of([10, 10, 20, 20]))], std::slice::from_ref(&media));
-        let widened = for_text(original.clone());
+        let widened = for_text(&original).unwrap();
         assert!(widened.starts_with(&original)); // the file's own bytes unchanged
         assert_eq!(crop_box(&widened), Some([0.0, 0.0, 300.0, 200.0]));
-        // Cropped to its paper already: the same bytes back.
+        // Cropped to its paper already: nothing to change.
         let uncut = pdf(&[], &[media, ("CropBox", box_of([300, 200, 0, 0]))]);
-        assert_eq!(for_text(uncut.clone()), uncut);
+        assert_eq!(for_text(&uncut), None);
     }
 
     #[test]

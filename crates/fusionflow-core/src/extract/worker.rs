@@ -33,8 +33,16 @@ struct Request {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Response {
-    Ok { pages: Option<u32>, encoding: Option<String>, len: usize },
-    Error { error: String },
+    Ok {
+        pages: Option<u32>,
+        encoding: Option<String>,
+        #[serde(default)]
+        notes: Vec<String>,
+        len: usize,
+    },
+    Error {
+        error: String,
+    },
 }
 
 /// Runs `parse`, turning a panic into a per-file error.
@@ -63,6 +71,7 @@ pub fn serve(input: impl Read, mut output: impl Write) -> io::Result<()> {
                 let response = Response::Ok {
                     pages: found.pages,
                     encoding: found.encoding,
+                    notes: found.notes,
                     len: found.text.len(),
                 };
                 (response, found.text)
@@ -113,11 +122,11 @@ impl Worker {
             Response::Ok { len, .. } if len > MAX_TEXT => {
                 Err(io::Error::other(format!("the parser announced {len} bytes of text")))
             }
-            Response::Ok { pages, encoding, len } => {
+            Response::Ok { pages, encoding, notes, len } => {
                 let mut text = vec![0; len];
                 self.stdout.read_exact(&mut text)?;
                 let text = String::from_utf8(text).map_err(io::Error::other)?;
-                Ok(Ok(Extracted { text, pages, encoding }))
+                Ok(Ok(Extracted { text, pages, encoding, notes }))
             }
             Response::Error { error } => Ok(Err(error)),
         }
