@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from fusionflow.access import Forbidden, canonical_location, check_inputs, outside_inputs
+from fusionflow.access import (
+    Forbidden,
+    canonical_input,
+    canonical_location,
+    check_inputs,
+    outside_inputs,
+)
 from fusionflow.config import Settings
 from fusionflow.errors import InvalidParameter
 
@@ -52,10 +58,16 @@ def test_the_data_dir_and_others_storage_are_refused(local: Settings, tmp_path: 
         (str(data / "fusionflow.db"), "data folder is not an input"),
         (str(data / "storage" / "uploads" / "3"), "only your own uploads"),
         (str(data / "storage" / "results" / "abc"), "only your own uploads"),
+        (str(data / "storage" / "uploads"), "only your own uploads"),
     ]
     for item, reason in refused:
-        with pytest.raises(Forbidden, match=reason):
-            check_inputs(local, [item], user_id=2, admin=False)
+        # Users are not told why: the reasons would show where FusionFlow keeps its data.
+        with pytest.raises(Forbidden) as for_user:
+            check_inputs(local, [item], user_id=2, admin=False, granted=[str(srv)])
+        assert str(for_user.value) == f"{item}: not granted to you (an admin can grant it)"
+        if "data folder" in reason:
+            with pytest.raises(Forbidden, match=reason):
+                check_inputs(local, [item], user_id=1, admin=True)
     # Admins may read all storage, and trees holding it, but never the data dir's secrets.
     assert check_inputs(local, [str(srv)], user_id=1, admin=True) == [str(srv)]
     check_inputs(local, [str(data / "storage" / "uploads" / "3")], user_id=1, admin=True)
@@ -197,3 +209,43 @@ def test_files_outside_a_jobs_inputs_are_found(tmp_path: Path) -> None:
         "s3://b/logs/../secret/x",
         "upload://3/0123456789abcdef/app.log",
     ]
+
+
+def test_links_that_loop_or_were_swapped_in_since_widen_nothing(tmp_path: Path) -> None:
+    srv = tmp_path / "srv"
+    (srv / "team").mkdir(parents=True)
+    (srv / "secret").mkdir()
+    (srv / "secret" / "x").write_text("payroll\n")
+    settings = Settings(data_dir=tmp_path / "ff", allowed_roots=[str(srv)])
+    granted = [str(srv / "team")]
+    # realpath stops at a loop and leaves the rest as written: loop/../out reads as a
+    # place under the grant, and is not.
+    (srv / "team" / "loop").symlink_to(srv / "team" / "loop")
+    (srv / "team" / "out").symlink_to(srv / "secret")
+    for item in (f"{srv}/team/loop/../out/x", f"{srv}/team/loop"):
+        with pytest.raises(Forbidden, match="not granted"):
+            check_inputs(settings, [item], user_id=2, admin=False, granted=granted)
+    with pytest.raises(InvalidParameter, match="its links loop"):
+        canonical_location(f"{srv}/team/loop/../out")
+    # A granted folder swapped for a link since it was granted covers no more.
+    (srv / "team").rename(srv / "team-old")
+    (srv / "team").symlink_to(srv / "secret")
+    with pytest.raises(Forbidden, match="not granted"):
+        check_inputs(settings, [f"{srv}/team/x"], user_id=2, admin=False, granted=granted)
+
+
+def test_a_jobs_input_swapped_for_a_link_since_submit_covers_nothing(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("root\n")
+    inputs = [canonical_input(str(tmp_path / "mine"))]  # as checked at submit
+    (tmp_path / "mine").rmdir()
+    (tmp_path / "mine").symlink_to(tmp_path / "etc")
+    # The walk follows the root link and lists what is behind it: none of it is read.
+    assert outside_inputs([str(tmp_path / "mine" / "passwd")], inputs) == [
+        str(tmp_path / "mine" / "passwd")
+    ]
+    # Scripts' inputs are made canonical when submitted, as the API's are.
+    assert canonical_input(f"file://{tmp_path}/etc/") == str(tmp_path / "etc")
+    assert canonical_input("s3://b//logs/") == "s3://b/logs"
+    assert canonical_input("upload://2/0123456789abcdef") == "upload://2/0123456789abcdef"

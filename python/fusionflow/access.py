@@ -24,10 +24,12 @@ who may read anything under it.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from fusionflow import _core, storage, uploads
 from fusionflow.config import Settings
@@ -77,17 +79,23 @@ def canonical_location(location: str) -> str:
         raise InvalidParameter(
             f"invalid parameter `location`: {location} is not an absolute path or s3:// URL"
         )
-    return os.path.realpath(path)
+    real = resolved(path)
+    if real is None:
+        raise InvalidParameter(f"invalid parameter `location`: {location}: its links loop")
+    return str(real)
 
 
 def under_ceiling(settings: Settings, place: str) -> bool:
-    """``place`` (canonical) lies under one of ``FUSIONFLOW_ALLOWED_ROOTS``."""
+    """``place`` (canonical) lies under one of ``FUSIONFLOW_ALLOWED_ROOTS`` (the admin's
+    setting: its folders are resolved)."""
     # (fspath: settings copied with model_copy are not validated)
-    return any(within(place, os.fspath(root)) for root in settings.allowed_roots)
+    roots = (os.fspath(root) for root in settings.allowed_roots)
+    return any(within(place, root if storage.is_s3(root) else str(_real(root))) for root in roots)
 
 
 def within(place: str, location: str) -> bool:
-    """``place`` (a canonical URL or resolved path) is ``location`` or lies under it."""
+    """``place`` is ``location`` or lies under it, both canonical (a grant's folder is
+    kept resolved, and compared as kept: one swapped for a link since covers no more)."""
     if storage.is_s3(place) != storage.is_s3(location):
         return False
     if storage.is_s3(place):
@@ -95,7 +103,22 @@ def within(place: str, location: str) -> bool:
             return _s3_within(place, storage.canonical_s3(location))
         except InvalidParameter:  # a malformed root or grant covers nothing
             return False
-    return Path(place).is_relative_to(_real(location))
+    return Path(place).is_relative_to(location)
+
+
+def canonical_input(item: str) -> str:
+    """A job's input as the shards compare their files with it: a canonical URL, an
+    upload's name, or a path with its links resolved (as ``check_inputs`` gives them;
+    for jobs submitted without it, by scripts)."""
+    if item.startswith(uploads.SCHEME):
+        return item
+    if storage.is_s3(item):
+        return storage.canonical_s3(item)
+    try:
+        path = storage.local_path(item)
+    except ValueError as e:
+        raise InvalidParameter(f"invalid parameter `inputs`: {e}") from None
+    return os.path.realpath(path)
 
 
 def outside_inputs(files: Sequence[str], inputs: Sequence[str]) -> list[str]:
@@ -135,12 +158,12 @@ def _check(settings: Settings, item: str, user_id: int, admin: bool, granted: Se
         if storage.is_s3(root):
             root, mine = storage.canonical_s3(root), storage.canonical_s3(own_uploads)
             if _s3_within(url, mine):
-                return _upload_name(settings, url)
+                return _upload_name(settings, item, url)
             if _s3_within(root, url) and not admin:
-                raise Forbidden(f"{item}: this folder holds FusionFlow's storage")
+                _refuse(item, admin, "this folder holds FusionFlow's storage")
             if _s3_within(url, root):
                 if not admin:
-                    raise Forbidden(f"{item}: only your own uploads can be read from storage")
+                    _refuse(item, admin, "only your own uploads can be read from storage")
                 return url
         return _granted(settings, item, url, admin, granted)
     try:
@@ -152,27 +175,49 @@ def _check(settings: Settings, item: str, user_id: int, admin: bool, granted: Se
         raise InvalidParameter("invalid parameter `inputs`: control characters in an input")
     if not given.is_absolute():
         raise InvalidParameter(f"invalid parameter `inputs`: {item} is not an absolute path")
-    path = Path(os.path.realpath(given))
+    path = resolved(given)
+    if path is None:
+        _refuse(item, admin, "its symbolic links loop")
     if not storage.is_s3(settings.storage):
         if _within(path, settings.storage):
             if _within(path, own_uploads):
-                return _upload_name(settings, str(path))
+                return _upload_name(settings, item, str(path))
             if admin:
                 return str(path)
-            raise Forbidden(f"{item}: only your own uploads can be read from storage")
+            _refuse(item, admin, "only your own uploads can be read from storage")
         if _real(settings.storage).is_relative_to(path) and not admin:
-            raise Forbidden(f"{item}: this folder holds FusionFlow's storage")
+            _refuse(item, admin, "this folder holds FusionFlow's storage")
     data_dir = Path(os.path.realpath(settings.data_dir))
     if path.is_relative_to(data_dir) or (data_dir.is_relative_to(path) and not admin):
-        raise Forbidden(f"{item}: FusionFlow's data folder is not an input")
+        _refuse(item, admin, "FusionFlow's data folder is not an input")
     return _granted(settings, item, str(path), admin, granted)
 
 
-def _upload_name(settings: Settings, place: str) -> str:
+def resolved(path: Path | str) -> Path | None:
+    """``path`` with every link resolved; None when that cannot be done (links that
+    loop: ``os.path.realpath`` would stop there and leave the rest as written, so that
+    ``loop/../out`` reads as a place it is not)."""
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None
+    # Not there (yet), or not a folder: resolved as far as it goes (listing it fails).
+    real = os.path.realpath(path)
+    return Path(real) if os.path.realpath(real) == real else None
+
+
+def _refuse(item: str, admin: bool, reason: str) -> NoReturn:
+    """Forbidden: admins are told why; users only that it is not granted (the reasons
+    would show them where FusionFlow keeps its data)."""
+    raise Forbidden(f"{item}: {reason if admin else NOT_GRANTED}")
+
+
+def _upload_name(settings: Settings, item: str, place: str) -> str:
     """The name of ``place``, in the user's own uploads: what the job shows and reads."""
     name = uploads.name_at(settings, place)
     if name is None:  # the uploads folder itself, for one
-        raise Forbidden(f"{place}: only your own uploads can be read from storage")
+        raise Forbidden(f"{item}: {NOT_GRANTED}")
     return uploads.owner_of_name(name)[1]
 
 

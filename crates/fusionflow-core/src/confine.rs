@@ -2,10 +2,14 @@
 //! reads only those: a plan changed after its inputs were checked, or a folder swapped
 //! for a link since it was listed, must not widen what a job reads.
 //!
-//! Local paths are compared resolved, each folder once (a shard holds thousands of
-//! files from a few folders): a file is its resolved folder joined with its name, or,
-//! when it is itself a link, wherever the link leads. `upload://` and `s3://` names are
-//! compared as written (they are canonical), and one with a `.` or `..` part is outside.
+//! The roots are compared as written: the job's inputs were resolved when they were
+//! checked, so a root that resolves elsewhere now was swapped for a link since, and
+//! covers nothing it leads to. Files are compared resolved, each folder once (a shard
+//! holds thousands of files from a few folders): a file is its resolved folder joined
+//! with its name, or, when it is itself a link, wherever the link leads; what does not
+//! resolve (a loop, a dangling link, a folder gone) is outside. `upload://` and `s3://`
+//! names are compared as written (they are canonical), and one with a `.` or `..` part
+//! is outside.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -41,7 +45,8 @@ impl Place {
     fn of_root(root: &Path) -> Self {
         match named(root) {
             Some(name) => Self::Named(name.trim_end_matches('/').to_owned()),
-            None => canonical(root).map_or(Self::Nowhere, Self::Local),
+            None if plain(root) => Self::Local(root.components().collect()),
+            None => Self::Nowhere,
         }
     }
 
@@ -86,14 +91,15 @@ fn named(path: &Path) -> Option<&str> {
     path.to_str().filter(|text| text.starts_with(UPLOADS) || text.starts_with(S3))
 }
 
-/// `path` with its links resolved; when it does not exist, itself if it is absolute and
-/// has no `.` or `..` parts (then nothing resolves it elsewhere), else None.
+/// `path` with its links resolved; None when that fails.
 fn canonical(path: &Path) -> Option<PathBuf> {
-    std::fs::canonicalize(path).ok().or_else(|| {
-        let plain = path.is_absolute()
-            && path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
-        plain.then(|| path.to_path_buf())
-    })
+    std::fs::canonicalize(path).ok()
+}
+
+/// Absolute, without `.` or `..` parts.
+fn plain(path: &Path) -> bool {
+    path.is_absolute()
+        && path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
 }
 
 #[cfg(test)]
@@ -128,9 +134,18 @@ mod tests {
         .map(|p| root.join(p))
         .collect();
         assert_eq!(outside(&files, &[root.join("in")]), [1, 2, 4, 5, 7]);
-        // Through a link to the root, the same.
+        // A root that is a link now (swapped since the inputs were resolved) covers
+        // nothing it leads to.
         symlink(root.join("in"), root.join("alias")).unwrap();
-        assert_eq!(outside(&files, &[root.join("alias/")]), [1, 2, 4, 5, 7]);
+        assert_eq!(outside(&files, &[root.join("alias/")]), [0, 1, 2, 3, 4, 5, 6, 7]);
+        let through_alias = [root.join("alias/sub/a.log")];
+        assert_eq!(outside(&through_alias, &[root.join("alias")]), [0]);
+        assert_eq!(outside(&through_alias, &[root.join("in")]), [] as [usize; 0]);
+        // Links that loop, or lead nowhere, resolve nowhere.
+        symlink(root.join("in/loop"), root.join("in/loop")).unwrap();
+        symlink(root.join("gone/x"), root.join("in/dangling.log")).unwrap();
+        let odd = [root.join("in/loop/../sub/a.log"), root.join("in/dangling.log")];
+        assert_eq!(outside(&odd, &[root.join("in")]), [0, 1]);
         assert_eq!(outside(&files, &[]), [0, 1, 2, 3, 4, 5, 6, 7]);
     }
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, defer
 
-from fusionflow import pipelines, storage
+from fusionflow import access, pipelines, storage
 from fusionflow.config import Settings
 from fusionflow.db import Artifact, Database, Job, JobStatus, Shard, ShardStatus
 from fusionflow.errors import InvalidParameter, one_line
@@ -63,6 +63,8 @@ class JobService:
         first bad field."""
         validated = pipelines.get(pipeline).validate(params or {}, self.settings)
         self._check_inputs(inputs)
+        # As its shards will compare their files with them (access.outside_inputs).
+        inputs = [access.canonical_input(str(item)) for item in inputs]
         params_json = validated.model_dump(mode="json")
         if len(json.dumps(params_json)) > self.settings.max_params_bytes:
             raise InvalidParameter(

@@ -70,9 +70,10 @@ def _grant_what_users_could_read() -> None:
         return  # a new installation: deny by default
     now = utcnow()
     groups = sa.table("groups", sa.column("id"), sa.column("name"), sa.column("created_at"))
+    bind.execute(groups.insert().values(name=EVERYONE, created_at=now))
     group_id = bind.execute(
-        groups.insert().values(name=EVERYONE, created_at=now).returning(groups.c.id)
-    ).scalar_one()
+        sa.select(groups.c.id).where(groups.c.name == EVERYONE)
+    ).scalar_one()  # (not RETURNING: SQLite has it only from 3.35)
     bind.execute(
         sa.text("INSERT INTO group_members (group_id, user_id) SELECT :group, id FROM users"),
         {"group": group_id},
