@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections import defaultdict
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,7 +130,7 @@ class Grants:
                 )
                 session.add(found)
                 session.flush()
-            made = self._info(session, found)
+            made = self._info(found)
         # Who may read what is worth a line in the log (an audit trail), each change.
         log.info("grant %d: %s to %s, by %s", made.id, made.location, made.grantee, granted_by)
         return made
@@ -142,7 +143,7 @@ class Grants:
                 query = query.where(Grant.user_id == user_id)
             if group is not None:
                 query = query.where(Grant.group_id == _group(session, group).id)
-            return [self._info(session, g) for g in session.scalars(query)]
+            return [self._info(g) for g in session.scalars(query)]
 
     def revoke(self, grant_id: int) -> None:
         with self.db.session() as session:
@@ -153,15 +154,13 @@ class Grants:
         log.info("grant %d revoked: %s", grant_id, found.location)
 
     @staticmethod
-    def _info(session: Session, found: Grant) -> GrantInfo:
-        user = session.get(User, found.user_id) if found.user_id is not None else None
-        group = session.get(Group, found.group_id) if found.group_id is not None else None
+    def _info(found: Grant) -> GrantInfo:
         return GrantInfo(
             id=found.id,
             location=found.location,
             user_id=found.user_id,
-            username=user.username if user else None,
-            group=group.name if group else None,
+            username=found.user.username if found.user else None,
+            group=found.group.name if found.group else None,
             granted_by=found.granted_by,
             created_at=found.created_at,
         )
@@ -185,8 +184,9 @@ class Grants:
 
     def groups(self) -> list[GroupInfo]:
         with self.db.reading() as session:
+            members = _members(session)
             return [
-                self._group_info(session, g)
+                GroupInfo(name=g.name, members=members[g.id], created_at=g.created_at)
                 for g in session.scalars(select(Group).order_by(Group.name))
             ]
 
@@ -238,13 +238,22 @@ class Grants:
 
     @staticmethod
     def _group_info(session: Session, group: Group) -> GroupInfo:
-        members = session.scalars(
-            select(User.username)
-            .join(GroupMember, GroupMember.user_id == User.id)
-            .where(GroupMember.group_id == group.id)
-            .order_by(User.username)
-        )
-        return GroupInfo(name=group.name, members=list(members), created_at=group.created_at)
+        members = _members(session, GroupMember.group_id == group.id)[group.id]
+        return GroupInfo(name=group.name, members=members, created_at=group.created_at)
+
+
+def _members(session: Session, *where: ColumnElement[bool]) -> defaultdict[int, list[str]]:
+    """The usernames of the members of each group (of those ``where`` selects), sorted."""
+    found: defaultdict[int, list[str]] = defaultdict(list)
+    rows = session.execute(
+        select(GroupMember.group_id, User.username)
+        .join(User, User.id == GroupMember.user_id)
+        .where(*where)
+        .order_by(User.username)
+    )
+    for group_id, username in rows:
+        found[group_id].append(username)
+    return found
 
 
 def _group(session: Session, name: str) -> Group:

@@ -106,11 +106,7 @@ def test_an_expired_session_leads_back_to_login(api_url: str, logged_in: LogIn) 
 def test_the_new_job_form_comes_from_the_schema_and_shows_api_errors_by_the_field(
     api_url: str, allowed: Path, logged_in: LogIn
 ) -> None:
-    app = logged_in("admin", ADMIN_PASSWORD)
-    page = AppTest.from_function(_new_job_page, default_timeout=30)
-    page.session_state["api"] = app.session_state["api"]
-    page.session_state["user"] = app.session_state["user"]
-    page.run()
+    page = _page(_new_job_page, logged_in("admin", ADMIN_PASSWORD)).run()
     assert page.title[0].value == "New job"
     assert page.selectbox[0].value == "csv-aggregate"
     page.selectbox[0].select("grep").run()
@@ -127,6 +123,14 @@ def test_the_new_job_form_comes_from_the_schema_and_shows_api_errors_by_the_fiel
     page.session_state["api"].close()
 
 
+def _page(function: Callable[[], None], signed_in: AppTest) -> AppTest:
+    """One page of the app on its own, with the session of an app that is logged in."""
+    page = AppTest.from_function(function, default_timeout=30)
+    page.session_state["api"] = signed_in.session_state["api"]
+    page.session_state["user"] = signed_in.session_state["user"]
+    return page
+
+
 def _new_job_page() -> None:
     from fusionflow.ui import pages
 
@@ -134,11 +138,7 @@ def _new_job_page() -> None:
 
 
 def test_the_admin_page_manages_users_and_refuses_users(api_url: str, logged_in: LogIn) -> None:
-    admin = logged_in("admin", ADMIN_PASSWORD)
-    page = AppTest.from_function(_admin_page, default_timeout=30)
-    page.session_state["api"] = admin.session_state["api"]
-    page.session_state["user"] = admin.session_state["user"]
-    page.run()
+    page = _page(_admin_page, logged_in("admin", ADMIN_PASSWORD)).run()
     new_user = {t.label: t for t in page.text_input}
     new_user["User name"].input("carol")
     new_user["Password"].input(PASSWORD)
@@ -147,10 +147,7 @@ def test_the_admin_page_manages_users_and_refuses_users(api_url: str, logged_in:
     assert "carol" in list(page.dataframe[0].value["username"])
 
     carol = logged_in("carol", PASSWORD)
-    refused = AppTest.from_function(_admin_page, default_timeout=30)
-    refused.session_state["api"] = carol.session_state["api"]
-    refused.session_state["user"] = carol.session_state["user"]
-    refused.run()
+    refused = _page(_admin_page, carol).run()
     assert refused.error[0].value == "admins only"  # the API decides, not the page
 
 
@@ -158,9 +155,7 @@ def test_the_admin_page_grants_a_folder_to_a_group_and_takes_it_back(
     api_url: str, allowed: Path, logged_in: LogIn
 ) -> None:
     admin = logged_in("admin", ADMIN_PASSWORD)
-    page = AppTest.from_function(_admin_page, default_timeout=30)
-    page.session_state["api"] = admin.session_state["api"]
-    page.session_state["user"] = admin.session_state["user"]
+    page = _page(_admin_page, admin)
     admin.session_state["api"].create_user("carol", PASSWORD)
     page.run()
 

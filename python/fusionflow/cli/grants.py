@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -112,10 +112,7 @@ def delete(name: str) -> None:
 @click.argument("usernames", nargs=-1, required=True)
 def add_members(name: str, usernames: tuple[str, ...]) -> None:
     """Add users to a group."""
-    with _services() as (store, accounts):
-        for username in usernames:
-            store.add_member(name, accounts.get(username).id)
-    click.echo(f"{name}: added {' '.join(usernames)}")
+    _change_members(name, usernames, lambda store, user: store.add_member(name, user), "added")
 
 
 @groups.command("remove")
@@ -123,7 +120,13 @@ def add_members(name: str, usernames: tuple[str, ...]) -> None:
 @click.argument("usernames", nargs=-1, required=True)
 def remove_members(name: str, usernames: tuple[str, ...]) -> None:
     """Take users out of a group (from their next submit)."""
+    _change_members(name, usernames, lambda store, user: store.remove_member(name, user), "removed")
+
+
+def _change_members(
+    name: str, usernames: tuple[str, ...], change: Callable[[Grants, int], object], done: str
+) -> None:
     with _services() as (store, accounts):
         for username in usernames:
-            store.remove_member(name, accounts.get(username).id)
-    click.echo(f"{name}: removed {' '.join(usernames)}")
+            change(store, accounts.get(username).id)
+    click.echo(f"{name}: {done} {' '.join(usernames)}")

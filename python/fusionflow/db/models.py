@@ -143,6 +143,10 @@ class Grant(Base):
     granted_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    # Loaded with the grant (listings name the grantee).
+    user: Mapped[User | None] = relationship(lazy="joined")
+    group: Mapped[Group | None] = relationship(lazy="joined")
+
 
 class ApiToken(Base):
     """A long-lived token for scripts. Only a SHA-256 of the secret is kept: the secret
