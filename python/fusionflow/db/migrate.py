@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import make_url
 
 from fusionflow.config import Settings
 
@@ -29,7 +33,27 @@ def upgrade(
     grants to every user that exists (migration 0006)."""
     config = alembic_config(url)
     config.attributes["allowed_roots"] = allowed_roots
-    command.upgrade(config, revision)
+    with _one_at_a_time(url):
+        command.upgrade(config, revision)
+
+
+@contextmanager
+def _one_at_a_time(url: str) -> Iterator[None]:
+    """Processes migrating one SQLite file take turns, on a lock file beside it: SQLite
+    has no advisory lock (PostgreSQL's is taken in env.py), and Alembic runs SQLite's DDL
+    outside one transaction, so two processes starting at once both created a table."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    lock = Path(f"{parsed.database}.migrating")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)  # private, as the database is
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
 
 
 def upgrade_server(settings: Settings) -> None:
